@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "CALM",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "calm", targets: ["calm"]),
+        .library(name: "CALMTensor", targets: ["CALMTensor"]),
+        .library(name: "CALMModels", targets: ["CALMModels"]),
+        .library(name: "CALMCheckpoint", targets: ["CALMCheckpoint"]),
+        .library(name: "CALMTraining", targets: ["CALMTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libhdf5-dev). No pkg-config needed.
+        .systemLibrary(
+            name: "COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CHDF5",
+            providers: [.apt(["libhdf5-dev"])]),
+
+        // Tensor core: float32 tensors, BLAS-backed ops, reverse-mode autodiff.
+        .target(
+            name: "CALMTensor",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Layers and models: transformer LM, KV cache, tokenizers, sampling, optimizers.
+        .target(name: "CALMModels", dependencies: ["CALMTensor"]),
+        // Checkpoint I/O: HDF5 files and the checkpoint layout.
+        .target(name: "CALMCheckpoint", dependencies: ["CALMModels", "CHDF5"]),
+        // Training loop, data sets, progress reporting, resumable state.
+        .target(name: "CALMTraining", dependencies: ["CALMModels", "CALMCheckpoint"]),
+        // The command-line tool, one file per subcommand.
+        .executableTarget(
+            name: "calm",
+            dependencies: [
+                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),
+        .testTarget(name: "CALMModelsTests", dependencies: ["CALMModels", "CALMCheckpoint"]),
+        .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMCheckpoint"]),
+        .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining"]),
+        .testTarget(name: "CLITests", dependencies: ["calm"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

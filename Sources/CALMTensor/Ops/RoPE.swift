@@ -1,0 +1,85 @@
+import Foundation
+
+/// Rotary position embedding tables in the "rotate half" convention of Hugging Face Llama:
+/// dimension i pairs with i + D/2 and rotates by angle `position · invFreq[i]`.
+public struct RotaryEmbedding: Sendable {
+    /// One inverse frequency per rotated pair, `D / 2` of them.
+    public let inverseFrequencies: [Float]
+
+    public init(headDim: Int, theta: Double) {
+        precondition(headDim % 2 == 0, "RoPE needs an even head dimension, got \(headDim)")
+        inverseFrequencies = (0..<(headDim / 2)).map { i in
+            Float(1.0 / pow(theta, Double(2 * i) / Double(headDim)))
+        }
+    }
+
+    public init(inverseFrequencies: [Float]) {
+        self.inverseFrequencies = inverseFrequencies
+    }
+
+    public var headDim: Int { inverseFrequencies.count * 2 }
+
+    /// cos and sin for `count` positions from `start`: each `(count, D/2)`.
+    func tables(start: Int, count: Int) -> (cos: [Float], sin: [Float]) {
+        let half = inverseFrequencies.count
+        var c = [Float](repeating: 0, count: count * half)
+        var s = [Float](repeating: 0, count: count * half)
+        for t in 0..<count {
+            for i in 0..<half {
+                // float32 angle, as the reference computes it
+                let angle = Float(start + t) * inverseFrequencies[i]
+                c[t * half + i] = Foundation.cos(angle)
+                s[t * half + i] = Foundation.sin(angle)
+            }
+        }
+        return (c, s)
+    }
+
+    /// Rotates `count` positions of `heads` vectors each, in place, laid out `(T, heads, D)`.
+    /// `inverse` rotates by the negative angle (the adjoint, used in backward).
+    func rotate(_ p: UnsafeMutablePointer<Float>, positions count: Int, heads: Int,
+                cos: [Float], sin: [Float], inverse: Bool) {
+        let half = inverseFrequencies.count, d = 2 * half
+        let sign: Float = inverse ? -1 : 1
+        for t in 0..<count {
+            for h in 0..<heads {
+                let v = p + (t * heads + h) * d
+                for i in 0..<half {
+                    let cs = cos[t * half + i], sn = sign * sin[t * half + i]
+                    let x1 = v[i], x2 = v[i + half]
+                    v[i] = x1 * cs - x2 * sn
+                    v[i + half] = x2 * cs + x1 * sn
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// Applies rotary embeddings to `self (B, T, H, D)` for positions `start ..< start + T`.
+    public func rope(_ rotary: RotaryEmbedding, startPosition: Int = 0) -> Tensor {
+        let x = self
+        precondition(x.rank == 4 && x.shape[3] == rotary.headDim,
+                     "rope: expected (B, T, H, \(rotary.headDim)), got \(x.shape)")
+        let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
+        let (cos, sin) = rotary.tables(start: startPosition, count: t)
+        var out = x.data
+        let perBatch = t * h * rotary.headDim
+        out.withUnsafeMutableBufferPointer { o in
+            for bi in 0..<b {
+                rotary.rotate(o.baseAddress! + bi * perBatch, positions: t, heads: h,
+                              cos: cos, sin: sin, inverse: false)
+            }
+        }
+        return .result(shape: x.shape, data: out, inputs: [x]) { out in
+            var g = out.grad!
+            g.withUnsafeMutableBufferPointer { gp in
+                for bi in 0..<b {
+                    rotary.rotate(gp.baseAddress! + bi * perBatch, positions: t, heads: h,
+                                  cos: cos, sin: sin, inverse: true)
+                }
+            }
+            x.withGradBuffer { gx in for i in 0..<gx.count { gx[i] += g[i] } }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Row kernels shared by softmax, log-softmax, cross-entropy and attention.
+enum RowKernels {
+    /// In place: row <- softmax(row).
+    @inline(__always)
+    static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        var maxV = -Float.infinity
+        for j in 0..<n where row[j] > maxV { maxV = row[j] }
+        if maxV == -.infinity {  // fully masked row: define the result as zeros
+            for j in 0..<n { row[j] = 0 }
+            return
+        }
+        var sum: Float = 0
+        for j in 0..<n { let e = Foundation.exp(row[j] - maxV); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0..<n { row[j] *= inv }
+    }
+
+    /// log(sum(exp(row))), computed stably.
+    @inline(__always)
+    static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Float {
+        var maxV = -Float.infinity
+        for j in 0..<n where row[j] > maxV { maxV = row[j] }
+        if maxV == -.infinity { return maxV }
+        var sum: Float = 0
+        for j in 0..<n { sum += Foundation.exp(row[j] - maxV) }
+        return maxV + Foundation.log(sum)
+    }
+}
+
+extension Tensor {
+    /// Softmax over the last dimension.
+    public func softmax() -> Tensor {
+        let a = self
+        let n = a.lastDim, rows = a.rowCount
+        var out = a.data
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows { RowKernels.softmaxInPlace(o.baseAddress! + r * n, n) }
+        }
+        return .result(shape: a.shape, data: out, inputs: [a]) { out in
+            let g = out.grad!, y = out.data
+            a.withGradBuffer { ga in
+                for r in 0..<rows {
+                    var dot: Float = 0
+                    for j in 0..<n { dot += g[r * n + j] * y[r * n + j] }
+                    for j in 0..<n { ga[r * n + j] += y[r * n + j] * (g[r * n + j] - dot) }
+                }
+            }
+        }
+    }
+
+    /// Log-softmax over the last dimension.
+    public func logSoftmax() -> Tensor {
+        let a = self
+        let n = a.lastDim, rows = a.rowCount
+        var out = a.data
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<rows {
+                let row = o.baseAddress! + r * n
+                let lse = RowKernels.logSumExp(row, n)
+                for j in 0..<n { row[j] -= lse }
+            }
+        }
+        return .result(shape: a.shape, data: out, inputs: [a]) { out in
+            let g = out.grad!, y = out.data
+            a.withGradBuffer { ga in
+                for r in 0..<rows {
+                    var gsum: Float = 0
+                    for j in 0..<n { gsum += g[r * n + j] }
+                    for j in 0..<n { ga[r * n + j] += g[r * n + j] - Foundation.exp(y[r * n + j]) * gsum }
+                }
+            }
+        }
+    }
+
+    /// Mean cross-entropy of `self (..., vocab)` logits against integer targets, one per row.
+    /// Rows whose target is negative (e.g. -100, padding or prompt tokens) are ignored.
+    /// Fused log-softmax + NLL: one pass forward, `(softmax - onehot) / count` backward.
+    /// Returns a scalar; 0 when every row is ignored.
+    public func crossEntropy(targets: [Int]) -> Tensor {
+        let logits = self
+        let n = logits.lastDim, rows = logits.rowCount
+        precondition(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) rows")
+        var total: Float = 0
+        var counted = 0
+        var lse = [Float](repeating: 0, count: rows)
+        logits.data.withUnsafeBufferPointer { x in
+            for r in 0..<rows where targets[r] >= 0 {
+                precondition(targets[r] < n, "crossEntropy: target \(targets[r]) outside vocabulary \(n)")
+                let row = x.baseAddress! + r * n
+                lse[r] = RowKernels.logSumExp(row, n)
+                total += lse[r] - row[targets[r]]
+                counted += 1
+            }
+        }
+        let scale: Float = counted == 0 ? 0 : 1 / Float(counted)
+        return .result(shape: [], data: [total * scale], inputs: [logits]) { out in
+            let g = out.grad![0] * scale
+            logits.withGradBuffer { gl in
+                logits.data.withUnsafeBufferPointer { x in
+                    for r in 0..<rows where targets[r] >= 0 {
+                        let base = r * n
+                        for j in 0..<n { gl[base + j] += g * Foundation.exp(x[base + j] - lse[r]) }
+                        gl[base + targets[r]] -= g
+                    }
+                }
+            }
+        }
+    }
+}

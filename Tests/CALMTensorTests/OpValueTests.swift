@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+@testable import CALMTensor
+
+@Suite("Forward values")
+struct OpValueTests {
+    @Test func matmulAgainstNaiveLoops() {
+        let a = random([3, 4], seed: 40, grad: false), b = random([4, 2], seed: 41, grad: false)
+        let c = a.matmul(b)
+        for i in 0..<3 {
+            for j in 0..<2 {
+                var s: Float = 0
+                for k in 0..<4 { s += a.data[i * 4 + k] * b.data[k * 2 + j] }
+                #expect(abs(c.data[i * 2 + j] - s) < 1e-5)
+            }
+        }
+    }
+
+    @Test func causalAttentionHidesTheFuture() {
+        let q = random([1, 4, 1, 2], seed: 42, grad: false)
+        let k = random([1, 4, 1, 2], seed: 43, grad: false), v = random([1, 4, 1, 2], seed: 44, grad: false)
+        let out = Tensor.attention(query: q, key: k, value: v)
+        // Query 0 sees only key 0, so its output is value 0 exactly.
+        #expect(Array(out.data[0..<2]) == Array(v.data[0..<2]))
+        // Changing the last key/value leaves the first three outputs unchanged.
+        k.data[6] += 3; v.data[7] -= 2
+        let out2 = Tensor.attention(query: q, key: k, value: v)
+        #expect(Array(out.data[0..<6]) == Array(out2.data[0..<6]))
+    }
+
+    @Test func frozenWeightGetsNoGradientButInputDoes() {
+        let x = random([2, 3], seed: 45), w = random([4, 3], seed: 46, grad: false)
+        x.linear(w).sum().backward()
+        #expect(w.grad == nil)
+        #expect(x.grad != nil)
+    }
+
+    @Test func noGraphWithoutGradients() {
+        let x = random([2, 3], seed: 47)
+        let y = withoutGradients { x.silu() }
+        #expect(!y.requiresGrad)
+        #expect(y.backwardFn == nil)
+    }
+
+    @Test func gradientsAccumulateAcrossUses() {
+        let x = Tensor(shape: [2], data: [1, 2], requiresGrad: true)
+        x.adding(x).multiplying(x).sum().backward()  // d/dx 2x² = 4x
+        #expect(x.grad! == [4, 8])
+    }
+
+    @Test func ropeRotatesByPosition() {
+        // Position 0 is the identity; norms are preserved at any position.
+        let rope = RotaryEmbedding(headDim: 4, theta: 10_000)
+        let x = random([1, 2, 1, 4], seed: 48, grad: false)
+        let y = x.rope(rope)
+        #expect(Array(y.data[0..<4]) == Array(x.data[0..<4]))
+        let n0 = x.data[4..<8].map { $0 * $0 }.reduce(0, +), n1 = y.data[4..<8].map { $0 * $0 }.reduce(0, +)
+        #expect(abs(n0 - n1) < 1e-5)
+    }
+}
