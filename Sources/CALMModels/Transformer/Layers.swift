@@ -1,0 +1,60 @@
+import CALMTensor
+
+/// A named list of parameters, in a stable order: the unit of checkpointing and optimising.
+public typealias NamedParameters = [(name: String, tensor: Tensor)]
+
+/// `y = x · Wᵀ + b`, weight stored `(out, in)`.
+public struct Linear {
+    public let weight: Tensor  // (out, in)
+    public let bias: Tensor?  // (out)
+
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    /// Normal(0, std) weights and zero bias.
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool, std: Float, generator: inout SeededGenerator) {
+        weight = .randomNormal([outFeatures, inFeatures], std: std, generator: &generator, requiresGrad: true)
+        self.bias = bias ? Tensor(zeros: [outFeatures], requiresGrad: true) : nil
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight, bias: bias) }
+
+    public func parameters(_ prefix: String) -> NamedParameters {
+        var out: NamedParameters = [("\(prefix).weight", weight)]
+        if let bias { out.append(("\(prefix).bias", bias)) }
+        return out
+    }
+}
+
+/// RMSNorm or LayerNorm over the last dimension.
+public struct Norm {
+    public let kind: TransformerConfig.NormKind
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let eps: Float
+    public let weightOffset: Float
+
+    public init(config: TransformerConfig) {
+        kind = config.norm
+        // With a weight offset (Gemma stores w − 1) the identity norm has zero weights.
+        weight = Tensor(filling: 1 - config.normWeightOffset, shape: [config.hiddenSize], requiresGrad: true)
+        bias = config.norm == .layer ? Tensor(zeros: [config.hiddenSize], requiresGrad: true) : nil
+        eps = config.normEps
+        weightOffset = config.normWeightOffset
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch kind {
+        case .rms: return x.rmsNorm(weight: weight, eps: eps, weightOffset: weightOffset)
+        case .layer: return x.layerNorm(weight: weight, bias: bias, eps: eps)
+        }
+    }
+
+    public func parameters(_ prefix: String) -> NamedParameters {
+        var out: NamedParameters = [("\(prefix).weight", weight)]
+        if let bias { out.append(("\(prefix).bias", bias)) }
+        return out
+    }
+}

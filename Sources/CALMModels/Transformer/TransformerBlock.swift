@@ -1,0 +1,90 @@
+import CALMTensor
+
+/// One pre-norm decoder block: `x + attn(norm(x))`, then `x + mlp(norm(x))`.
+public struct TransformerBlock {
+    public let attentionNorm: Norm
+    public let query: Linear, key: Linear, value: Linear, output: Linear
+    public let mlpNorm: Norm
+    /// Present for gated MLPs (SwiGLU, GeGLU).
+    public let gate: Linear?
+    public let up: Linear, down: Linear
+    let config: TransformerConfig
+
+    public init(config c: TransformerConfig, generator: inout SeededGenerator) {
+        config = c
+        let std: Float = 0.02
+        // Residual-branch outputs start smaller so deep stacks begin near the identity (GPT-2).
+        let residualStd = std / Float(2 * c.numLayers).squareRoot()
+        attentionNorm = Norm(config: c)
+        query = Linear(inFeatures: c.hiddenSize, outFeatures: c.numHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
+        key = Linear(inFeatures: c.hiddenSize, outFeatures: c.numKVHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
+        value = Linear(inFeatures: c.hiddenSize, outFeatures: c.numKVHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
+        output = Linear(inFeatures: c.numHeads * c.headDim, outFeatures: c.hiddenSize, bias: c.attentionOutputBias,
+                        std: residualStd, generator: &generator)
+        mlpNorm = Norm(config: c)
+        gate = c.gatedMLP
+            ? Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std, generator: &generator)
+            : nil
+        up = Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std, generator: &generator)
+        down = Linear(inFeatures: c.intermediateSize, outFeatures: c.hiddenSize, bias: c.mlpBias, std: residualStd, generator: &generator)
+    }
+
+    public func parameters(_ prefix: String) -> NamedParameters {
+        attentionNorm.parameters("\(prefix).attn_norm")
+            + query.parameters("\(prefix).attn.q_proj") + key.parameters("\(prefix).attn.k_proj")
+            + value.parameters("\(prefix).attn.v_proj") + output.parameters("\(prefix).attn.o_proj")
+            + mlpNorm.parameters("\(prefix).mlp_norm")
+            + (gate?.parameters("\(prefix).mlp.gate_proj") ?? [])
+            + up.parameters("\(prefix).mlp.up_proj") + down.parameters("\(prefix).mlp.down_proj")
+    }
+
+    /// `x (B, T, C)` at positions `start ..< start + T`. With a cache, this layer's keys and
+    /// values are appended to it and attention covers every cached position (inference only).
+    func callAsFunction(_ x: Tensor, layer: Int, start: Int, rotary: RotaryEmbedding?, cache: KVCache?) -> Tensor {
+        let (b, t) = (x.shape[0], x.shape[1])
+        let c = config
+        let h = attentionNorm(x)  // (B, T, C)
+        var q = query(h).reshaped([b, t, c.numHeads, c.headDim])  // (B, T, H, D)
+        var k = key(h).reshaped([b, t, c.numKVHeads, c.headDim])  // (B, T, Hkv, D)
+        let v = value(h).reshaped([b, t, c.numKVHeads, c.headDim])  // (B, T, Hkv, D)
+        if let rotary {
+            q = q.rope(rotary, startPosition: start)
+            k = k.rope(rotary, startPosition: start)
+        }
+        let attended: Tensor  // (B, T, H, D)
+        if let cache {
+            attended = cachedAttention(q, keys: k, values: v, layer: layer, cache: cache)
+        } else {
+            attended = Tensor.attention(query: q, key: k, value: v, causal: true, queryOffset: 0, scale: c.attentionScale)
+        }
+        let afterAttention = x.adding(output(attended.reshaped([b, t, c.numHeads * c.headDim])))  // (B, T, C)
+        let m = mlpNorm(afterAttention)
+        let hidden: Tensor  // (B, T, F)
+        if let gate {
+            hidden = gate(m).gated(with: up(m), activation: c.activation)
+        } else {
+            hidden = up(m).activated(c.activation)
+        }
+        return afterAttention.adding(down(hidden))
+    }
+
+    private func cachedAttention(_ q: Tensor, keys k: Tensor, values v: Tensor, layer: Int, cache: KVCache) -> Tensor {
+        let (b, t) = (q.shape[0], q.shape[1])
+        cache.store(layer: layer, keys: k, values: v)
+        let shape = AttentionShape(batch: b, queries: t, keys: cache.length + t, heads: config.numHeads,
+                                   kvHeads: config.numKVHeads, headDim: config.headDim, queryOffset: cache.length,
+                                   causal: true, scale: config.attentionScale, kvBatchStride: cache.batchStride)
+        var out = [Float](repeating: 0, count: q.count)
+        q.data.withUnsafeBufferPointer { qp in
+            cache.keys[layer].withUnsafeBufferPointer { kp in
+                cache.values[layer].withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        AttentionKernel.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
+                                                out: o.baseAddress!)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: q.shape, data: out)
+    }
+}

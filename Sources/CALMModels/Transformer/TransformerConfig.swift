@@ -1,0 +1,187 @@
+import CALMTensor
+import Foundation
+
+/// The hyper-parameters of a decoder-only transformer LM.
+///
+/// One configuration covers Llama-style blocks (RMSNorm, RoPE, SwiGLU, grouped-query attention,
+/// optional q/k/v bias as in Qwen2, optional tied embeddings) and GPT-2-style blocks (LayerNorm
+/// with bias, learned positions, GELU, biases everywhere). Encoded as snake_case JSON; unknown
+/// keys are rejected rather than ignored.
+public struct TransformerConfig: Codable, Sendable, Equatable {
+    public enum NormKind: String, Codable, Sendable { case rms, layer }
+    public enum PositionKind: String, Codable, Sendable { case rope, learned }
+
+    /// The model-type string stored in checkpoints (e.g. "llama", "gpt2").
+    public var architecture: String
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var norm: NormKind
+    public var normEps: Float
+    /// Added to norm weights before use: 1 for Gemma (which stores w − 1), else 0.
+    public var normWeightOffset: Float
+    public var positions: PositionKind
+    public var ropeTheta: Double
+    public var activation: Activation.Kind
+    /// SwiGLU/GeGLU (`down(act(gate(x)) * up(x))`) versus a plain MLP (`down(act(up(x)))`).
+    public var gatedMLP: Bool
+    /// Bias on the q, k and v projections (Qwen2, GPT-2).
+    public var qkvBias: Bool
+    /// Bias on the attention output projection (GPT-2).
+    public var attentionOutputBias: Bool
+    /// Biases on the MLP projections (GPT-2).
+    public var mlpBias: Bool
+    public var tiedEmbeddings: Bool
+    /// Multiplies token embeddings (Gemma: sqrt(hidden)); 1 elsewhere.
+    public var embeddingScale: Float
+    /// Attention logit scale; nil means 1/sqrt(head_dim).
+    public var attentionScale: Float?
+
+    /// A Llama-style configuration.
+    public static func llama(
+        vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int? = nil,
+        intermediateSize: Int, maxPositions: Int = 2048, ropeTheta: Double = 10_000,
+        normEps: Float = 1e-5, tiedEmbeddings: Bool = false, qkvBias: Bool = false
+    ) -> TransformerConfig {
+        TransformerConfig(
+            architecture: qkvBias ? "qwen2" : "llama", vocabSize: vocabSize, hiddenSize: hiddenSize,
+            numLayers: numLayers, numHeads: numHeads, numKVHeads: numKVHeads ?? numHeads,
+            headDim: hiddenSize / numHeads, intermediateSize: intermediateSize, maxPositions: maxPositions,
+            norm: .rms, normEps: normEps, normWeightOffset: 0, positions: .rope, ropeTheta: ropeTheta,
+            activation: .silu, gatedMLP: true, qkvBias: qkvBias, attentionOutputBias: false, mlpBias: false,
+            tiedEmbeddings: tiedEmbeddings, embeddingScale: 1, attentionScale: nil)
+    }
+
+    /// A GPT-2-style configuration.
+    public static func gpt2(
+        vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int, maxPositions: Int = 1024,
+        normEps: Float = 1e-5
+    ) -> TransformerConfig {
+        TransformerConfig(
+            architecture: "gpt2", vocabSize: vocabSize, hiddenSize: hiddenSize, numLayers: numLayers,
+            numHeads: numHeads, numKVHeads: numHeads, headDim: hiddenSize / numHeads,
+            intermediateSize: 4 * hiddenSize, maxPositions: maxPositions, norm: .layer, normEps: normEps,
+            normWeightOffset: 0, positions: .learned, ropeTheta: 10_000, activation: .geluTanh,
+            gatedMLP: false, qkvBias: true, attentionOutputBias: true, mlpBias: true,
+            tiedEmbeddings: true, embeddingScale: 1, attentionScale: nil)
+    }
+
+    /// Checks the values are consistent; the error names the offending field.
+    public func validate() throws {
+        func require(_ ok: Bool, _ field: String, _ why: String) throws {
+            if !ok { throw ConfigError(field: field, message: why) }
+        }
+        try require(!architecture.isEmpty, "architecture", "must not be empty")
+        for (name, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_layers", numLayers),
+                              ("num_heads", numHeads), ("num_kv_heads", numKVHeads), ("head_dim", headDim),
+                              ("intermediate_size", intermediateSize), ("max_positions", maxPositions)] {
+            try require(value > 0, name, "must be positive, got \(value)")
+        }
+        try require(numHeads % numKVHeads == 0, "num_kv_heads",
+                    "\(numKVHeads) does not divide num_heads \(numHeads)")
+        try require(positions != .rope || headDim % 2 == 0, "head_dim", "RoPE needs an even head_dim, got \(headDim)")
+        try require(normEps > 0, "norm_eps", "must be positive")
+        try require(ropeTheta > 0, "rope_theta", "must be positive")
+    }
+
+    /// Number of parameters.
+    public var parameterCount: Int {
+        let attention = hiddenSize * headDim * (numHeads * 2 + numKVHeads * 2)
+            + (qkvBias ? headDim * (numHeads + 2 * numKVHeads) : 0) + (attentionOutputBias ? hiddenSize : 0)
+        let mlp = (gatedMLP ? 3 : 2) * hiddenSize * intermediateSize
+            + (mlpBias ? intermediateSize * (gatedMLP ? 2 : 1) + hiddenSize : 0)
+        let normParams = (norm == .layer ? 2 : 1) * hiddenSize
+        let perLayer = attention + mlp + 2 * normParams
+        return vocabSize * hiddenSize * (tiedEmbeddings ? 1 : 2) + (positions == .learned ? maxPositions * hiddenSize : 0)
+            + numLayers * perLayer + normParams
+    }
+}
+
+/// An invalid configuration value.
+public struct ConfigError: Error, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public var description: String { "invalid model configuration: \(field) \(message)" }
+}
+
+extension TransformerConfig {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case architecture, vocabSize = "vocab_size", hiddenSize = "hidden_size", numLayers = "num_layers"
+        case numHeads = "num_heads", numKVHeads = "num_kv_heads", headDim = "head_dim"
+        case intermediateSize = "intermediate_size", maxPositions = "max_positions", norm
+        case normEps = "norm_eps", normWeightOffset = "norm_weight_offset", positions
+        case ropeTheta = "rope_theta", activation, gatedMLP = "gated_mlp", qkvBias = "qkv_bias"
+        case attentionOutputBias = "attention_output_bias", mlpBias = "mlp_bias"
+        case tiedEmbeddings = "tied_embeddings", embeddingScale = "embedding_scale"
+        case attentionScale = "attention_scale"
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }
+        if !unknown.isEmpty {
+            throw ConfigError(field: unknown.sorted().joined(separator: ", "), message: "is not a known configuration key")
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(String.self, forKey: .architecture)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        numLayers = try c.decode(Int.self, forKey: .numLayers)
+        numHeads = try c.decode(Int.self, forKey: .numHeads)
+        numKVHeads = try c.decodeIfPresent(Int.self, forKey: .numKVHeads) ?? numHeads
+        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / max(numHeads, 1)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        maxPositions = try c.decode(Int.self, forKey: .maxPositions)
+        norm = try c.decodeIfPresent(NormKind.self, forKey: .norm) ?? .rms
+        normEps = try c.decodeIfPresent(Float.self, forKey: .normEps) ?? 1e-5
+        normWeightOffset = try c.decodeIfPresent(Float.self, forKey: .normWeightOffset) ?? 0
+        positions = try c.decodeIfPresent(PositionKind.self, forKey: .positions) ?? .rope
+        ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10_000
+        activation = try c.decodeIfPresent(Activation.Kind.self, forKey: .activation) ?? .silu
+        gatedMLP = try c.decodeIfPresent(Bool.self, forKey: .gatedMLP) ?? true
+        qkvBias = try c.decodeIfPresent(Bool.self, forKey: .qkvBias) ?? false
+        attentionOutputBias = try c.decodeIfPresent(Bool.self, forKey: .attentionOutputBias) ?? false
+        mlpBias = try c.decodeIfPresent(Bool.self, forKey: .mlpBias) ?? false
+        tiedEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? false
+        embeddingScale = try c.decodeIfPresent(Float.self, forKey: .embeddingScale) ?? 1
+        attentionScale = try c.decodeIfPresent(Float.self, forKey: .attentionScale)
+    }
+
+    /// Canonical JSON (sorted keys), as stored in checkpoints.
+    public func jsonString() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Parses and validates a JSON configuration.
+    public static func parse(json: String) throws -> TransformerConfig {
+        let config: TransformerConfig
+        do {
+            config = try JSONDecoder().decode(TransformerConfig.self, from: Data(json.utf8))
+        } catch let error as ConfigError {
+            throw error
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ConfigError(field: key.stringValue, message: "is missing")
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ConfigError(field: field.isEmpty ? "(json)" : field, message: context.debugDescription)
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw ConfigError(field: context.codingPath.map(\.stringValue).joined(separator: "."), message: "is null")
+        }
+        try config.validate()
+        return config
+    }
+}

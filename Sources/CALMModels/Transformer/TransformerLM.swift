@@ -1,0 +1,150 @@
+import CALMTensor
+
+/// Token ids for a batch of equally long sequences, row-major `(B, T)`.
+public struct TokenBatch: Sendable {
+    public let ids: [Int]
+    public let batch: Int
+    public let length: Int
+
+    public init(ids: [Int], batch: Int, length: Int) {
+        precondition(ids.count == batch * length, "TokenBatch: \(ids.count) ids for \(batch) x \(length)")
+        self.ids = ids
+        self.batch = batch
+        self.length = length
+    }
+
+    public init(_ sequence: [Int]) { self.init(ids: sequence, batch: 1, length: sequence.count) }
+}
+
+/// Called after block `layer` with its output `(B, T, C)`; returns what the next block sees.
+/// CALM's composition adds its cross-attention here.
+public typealias BlockHook = (_ layer: Int, _ hidden: Tensor) -> Tensor
+
+/// What a forward pass produced.
+public struct ForwardOutput {
+    /// `(B, T, vocab)`, when requested.
+    public var logits: Tensor?
+    /// Outputs of the requested blocks (after any hook), `(B, T, C)` each.
+    public var hidden: [Int: Tensor]
+}
+
+/// A decoder-only transformer language model.
+public final class TransformerLM {
+    public let config: TransformerConfig
+    public let tokenEmbedding: Tensor  // (V, C)
+    public let positionEmbedding: Tensor?  // (P, C), learned positions only
+    public let blocks: [TransformerBlock]
+    public let finalNorm: Norm
+    /// `(V, C)`; nil when tied to the token embedding.
+    public let lmHead: Tensor?
+    let rotary: RotaryEmbedding?
+
+    /// A model with freshly initialised weights drawn from `seed`.
+    public init(config: TransformerConfig, seed: UInt64) throws {
+        try config.validate()
+        self.config = config
+        var g = SeededGenerator(seed: seed)
+        tokenEmbedding = .randomNormal([config.vocabSize, config.hiddenSize], std: 0.02, generator: &g, requiresGrad: true)
+        positionEmbedding = config.positions == .learned
+            ? .randomNormal([config.maxPositions, config.hiddenSize], std: 0.01, generator: &g, requiresGrad: true)
+            : nil
+        blocks = (0..<config.numLayers).map { _ in TransformerBlock(config: config, generator: &g) }
+        finalNorm = Norm(config: config)
+        lmHead = config.tiedEmbeddings
+            ? nil
+            : .randomNormal([config.vocabSize, config.hiddenSize], std: 0.02, generator: &g, requiresGrad: true)
+        rotary = config.positions == .rope ? RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta) : nil
+    }
+
+    /// Every parameter with its dotted checkpoint name, in a stable order.
+    public var parameters: NamedParameters {
+        var out: NamedParameters = [("embed.weight", tokenEmbedding)]
+        if let positionEmbedding { out.append(("pos_embed.weight", positionEmbedding)) }
+        for (i, block) in blocks.enumerated() { out += block.parameters("layers.\(i)") }
+        out += finalNorm.parameters("final_norm")
+        if let lmHead { out.append(("lm_head.weight", lmHead)) }
+        return out
+    }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+
+    /// Freezes (or unfreezes) every weight: frozen weights get no gradient buffers and no
+    /// weight-gradient work, while gradients still flow through them to their inputs.
+    public func setTrainable(_ trainable: Bool) {
+        for (_, t) in parameters {
+            t.requiresGrad = trainable
+            if !trainable { t.grad = nil }
+        }
+    }
+
+    public func makeCache(batch: Int = 1, capacity: Int? = nil) -> KVCache {
+        KVCache(layers: config.numLayers, batch: batch, capacity: capacity ?? config.maxPositions,
+                kvHeads: config.numKVHeads, headDim: config.headDim)
+    }
+
+    /// Token (and learned position) embeddings for positions `start ..< start + T`: `(B, T, C)`.
+    public func embed(_ tokens: TokenBatch, startPosition start: Int = 0) -> Tensor {
+        var x = Tensor.embedding(tokenEmbedding, ids: tokens.ids, shape: [tokens.batch, tokens.length])
+        if config.embeddingScale != 1 { x = x.scaled(by: config.embeddingScale) }
+        if let positionEmbedding {
+            let positions = (start..<(start + tokens.length)).map { $0 }
+            let p = Tensor.embedding(positionEmbedding, ids: positions, shape: [tokens.length, 1])
+                .reshaped([tokens.length, config.hiddenSize])  // (T, C), broadcast over the batch
+            x = x.adding(p)
+        }
+        return x
+    }
+
+    /// Runs block `layer` on `x (B, T, C)` at positions starting at `start`.
+    public func runBlock(_ layer: Int, _ x: Tensor, startPosition start: Int = 0, cache: KVCache? = nil) -> Tensor {
+        blocks[layer](x, layer: layer, start: start, rotary: rotary, cache: cache)
+    }
+
+    /// Final norm and output projection: `(B, T, C) -> (B, T, V)`.
+    public func logits(fromHidden h: Tensor) -> Tensor {
+        finalNorm(h).linear(lmHead ?? tokenEmbedding)
+    }
+
+    /// A forward pass.
+    ///
+    /// - `cache`: continue from the cached positions and append the new ones (inference).
+    /// - `collect`: block indices whose outputs to return.
+    /// - `upTo`: stop after this block (no logits); nil runs the whole model.
+    /// - `hook`: transforms each block's output before the next block sees it.
+    public func forward(
+        _ tokens: TokenBatch, cache: KVCache? = nil, collect: Set<Int> = [], upTo lastLayer: Int? = nil,
+        hook: BlockHook? = nil
+    ) -> ForwardOutput {
+        let start = cache?.length ?? 0
+        var h = embed(tokens, startPosition: start)  // (B, T, C)
+        var hidden: [Int: Tensor] = [:]
+        let last = lastLayer ?? (config.numLayers - 1)
+        for layer in 0...last {
+            h = runBlock(layer, h, startPosition: start, cache: cache)
+            if let hook { h = hook(layer, h) }
+            if collect.contains(layer) { hidden[layer] = h }
+        }
+        cache?.advance(by: tokens.length)
+        let logits = lastLayer == nil ? self.logits(fromHidden: h) : nil
+        return ForwardOutput(logits: logits, hidden: hidden)
+    }
+
+    /// Mean next-token cross-entropy of `tokens`, scoring position t+1 from position t where
+    /// `lossMask[b·T + t + 1]` is true (all positions when no mask is given).
+    public func loss(_ tokens: TokenBatch, lossMask: [Bool]? = nil, hook: BlockHook? = nil) -> Tensor {
+        let logits = forward(tokens, hook: hook).logits!
+        return logits.crossEntropy(targets: Self.shiftedTargets(tokens, lossMask: lossMask))
+    }
+
+    /// Targets for next-token prediction: row (b, t) predicts token (b, t+1); -100 = ignored.
+    public static func shiftedTargets(_ tokens: TokenBatch, lossMask: [Bool]?) -> [Int] {
+        var targets = [Int](repeating: -100, count: tokens.ids.count)
+        for b in 0..<tokens.batch {
+            for t in 0..<(tokens.length - 1) {
+                let next = b * tokens.length + t + 1
+                if lossMask?[next] ?? true { targets[b * tokens.length + t] = tokens.ids[next] }
+            }
+        }
+        return targets
+    }
+}
