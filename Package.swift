@@ -31,9 +31,9 @@ let package = Package(
         // Layers and models: transformer LM, KV cache, tokenizers, sampling, optimizers.
         .target(name: "CALMModels", dependencies: ["CALMTensor"]),
         // Checkpoint I/O: HDF5 files and the checkpoint layout.
-        .target(name: "CALMCheckpoint", dependencies: ["CALMModels", "CHDF5"]),
+        .target(name: "CALMCheckpoint", dependencies: ["CALMTensor", "CALMModels", "CHDF5"]),
         // Training loop, data sets, progress reporting, resumable state.
-        .target(name: "CALMTraining", dependencies: ["CALMModels", "CALMCheckpoint"]),
+        .target(name: "CALMTraining", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",

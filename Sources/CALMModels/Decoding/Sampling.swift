@@ -132,3 +132,28 @@ extension IncrementalDecoder {
         return generated
     }
 }
+
+/// Type-erased `IncrementalDecoder`, so a command can hold "some model" (a plain LM or a
+/// composition) without knowing which.
+public struct AnyIncrementalDecoder: IncrementalDecoder {
+    public final class State {
+        let wrapped: Any
+        init(_ wrapped: Any) { self.wrapped = wrapped }
+    }
+
+    public let vocabularySize: Int
+    public let maxContext: Int
+    private let start: () -> Any
+    private let feedTokens: ([Int], Any) -> [Float]
+
+    public init<D: IncrementalDecoder>(_ decoder: D) {
+        vocabularySize = decoder.vocabularySize
+        maxContext = decoder.maxContext
+        start = { decoder.startDecoding() }
+        // The state handed back is always the one `start` made, so the cast cannot fail.
+        feedTokens = { tokens, state in decoder.feed(tokens, state: state as! D.State) }
+    }
+
+    public func startDecoding() -> State { State(start()) }
+    public func feed(_ tokens: [Int], state: State) -> [Float] { feedTokens(tokens, state.wrapped) }
+}

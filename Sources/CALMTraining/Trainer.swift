@@ -1,0 +1,189 @@
+import CALMCheckpoint
+import CALMModels
+import CALMTensor
+import Foundation
+
+/// Optimisation settings shared by pre-training and composition training.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var steps: Int = 1000
+    public var batchSize: Int = 16
+    public var learningRate: Float = 3e-3
+    public var warmupSteps: Int = 50
+    /// Final learning rate as a fraction of the peak (cosine decay).
+    public var minLearningRateRatio: Float = 0.1
+    public var weightDecay: Float = 0.1
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    /// Maximum global gradient norm; 0 disables clipping.
+    public var gradientClip: Float = 1.0
+    public var seed: UInt64 = 0
+    /// Evaluate every this many steps (0: only at the end).
+    public var evalEvery: Int = 0
+    /// Save a checkpoint every this many steps (0: only at the end).
+    public var saveEvery: Int = 0
+    public var logEvery: Int = 10
+
+    public init() {}
+
+    public func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws { if !ok { throw DataError("invalid training option: \(message)") } }
+        try require(steps > 0, "steps must be positive")
+        try require(batchSize > 0, "batch size must be positive")
+        try require(learningRate > 0 && learningRate.isFinite, "learning rate must be positive")
+        try require(warmupSteps >= 0, "warm-up steps must be >= 0")
+        try require(minLearningRateRatio >= 0 && minLearningRateRatio <= 1, "min learning-rate ratio must be in [0, 1]")
+        try require(weightDecay >= 0, "weight decay must be >= 0")
+        try require(gradientClip >= 0, "gradient clip must be >= 0")
+        try require(evalEvery >= 0 && saveEvery >= 0, "eval/save intervals must be >= 0")
+    }
+
+    var schedule: LearningRateSchedule {
+        LearningRateSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps, minRatio: minLearningRateRatio)
+    }
+}
+
+/// Where a run stands: everything besides weights and optimizer moments that an exact
+/// resume needs.
+public struct TrainingProgress: Codable, Sendable, Equatable {
+    public var step = 0
+    public var sampler: BatchSampler
+    public var options: TrainingOptions
+    /// Training loss of every step so far.
+    public var losses: [Float] = []
+    public var evalLosses: [Int: Float] = [:]
+}
+
+/// Runs AdamW over a loss function. Used by `calm pretrain` and by CALM composition training.
+public final class Trainer {
+    public let parameters: NamedParameters
+    public let optimizer: AdamW
+    public private(set) var progress: TrainingProgress
+    let train: TrainingData
+    let eval: TrainingData?
+    let padID: Int
+    /// Loss of one batch; must build a graph reaching `parameters`.
+    let lossFunction: (TokenBatch, [Bool]) -> Tensor
+    public var reporter: ProgressReporter?
+
+    public init(parameters: NamedParameters, train: TrainingData, eval: TrainingData?, padID: Int,
+                options: TrainingOptions, loss: @escaping (TokenBatch, [Bool]) -> Tensor) throws {
+        try options.validate()
+        self.parameters = parameters
+        self.train = train
+        self.eval = eval
+        self.padID = padID
+        self.lossFunction = loss
+        optimizer = AdamW(parameters: parameters, hyper: .init(beta1: options.beta1, beta2: options.beta2,
+                                                                 weightDecay: options.weightDecay))
+        progress = TrainingProgress(sampler: BatchSampler(seed: options.seed, batchSize: options.batchSize), options: options)
+    }
+
+    public var options: TrainingOptions { progress.options }
+
+    /// Mean loss over the whole evaluation set, without gradients.
+    public func evaluate(_ data: TrainingData) -> Float {
+        withoutGradients {
+            var total: Double = 0, weight = 0
+            var start = 0
+            while start < data.examples.count {
+                let chunk = Array(data.examples[start..<min(start + options.batchSize, data.examples.count)])
+                let (tokens, mask) = collate(chunk, padID: padID)
+                let targets = mask.dropFirst().filter { $0 }.count
+                total += Double(lossFunction(tokens, mask).item) * Double(targets)
+                weight += targets
+                start += options.batchSize
+            }
+            return weight == 0 ? 0 : Float(total / Double(weight))
+        }
+    }
+
+    /// Trains until `options.steps`, calling `save` at every save interval and at the end.
+    public func run(save: ((Trainer) throws -> Void)? = nil) throws {
+        let schedule = options.schedule
+        while progress.step < options.steps {
+            let started = Date()
+            let batch = progress.sampler.next(count: train.examples.count).map { train.examples[$0] }
+            let (tokens, mask) = collate(batch, padID: padID)
+            optimizer.zeroGradients()
+            let loss = lossFunction(tokens, mask)
+            guard loss.item.isFinite else {
+                throw DataError("training diverged at step \(progress.step + 1) (loss \(loss.item)); try a lower learning rate")
+            }
+            loss.backward()
+            if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
+            let lr = schedule.rate(at: progress.step)
+            optimizer.step(learningRate: lr)
+            progress.step += 1
+            progress.losses.append(loss.item)
+            let seconds = Date().timeIntervalSince(started)
+            reporter?.update(step: progress.step, loss: loss.item,
+                             tokensPerSecond: Double(tokens.ids.count) / max(seconds, 1e-9), learningRate: lr)
+            let isLast = progress.step == options.steps
+            if let eval, (options.evalEvery > 0 && progress.step % options.evalEvery == 0) || isLast {
+                let value = evaluate(eval)
+                progress.evalLosses[progress.step] = value
+                reporter?.log(String(format: "step %d: eval loss %.4f", progress.step, value))
+            }
+            if let save, (options.saveEvery > 0 && progress.step % options.saveEvery == 0) || isLast {
+                try save(self)
+            }
+        }
+        reporter?.finish()
+    }
+
+    // MARK: Saved state
+
+    /// Writes optimizer moments and progress under `/training` of a checkpoint being written.
+    public func writeState(to file: HDF5File) throws {
+        let group = CheckpointFormat.trainingGroup
+        try file.createGroup(group)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try file.setAttribute("progress", String(decoding: try encoder.encode(progress), as: UTF8.self), on: group)
+        try file.setAttribute("optimizer_steps", optimizer.stepCount, on: group)
+        try file.createGroup("\(group)/adam_m")
+        try file.createGroup("\(group)/adam_v")
+        for (i, (name, tensor)) in parameters.enumerated() {
+            try file.writeFloats("\(group)/adam_m/\(name)", shape: tensor.shape, data: optimizer.firstMoments[i])
+            try file.writeFloats("\(group)/adam_v/\(name)", shape: tensor.shape, data: optimizer.secondMoments[i])
+        }
+    }
+
+    /// Restores optimizer moments and progress saved by `writeState`. `steps` may extend the run.
+    public func restoreState(from file: HDF5File, steps: Int? = nil) throws {
+        let group = CheckpointFormat.trainingGroup
+        guard file.exists(group), let json = try file.stringAttribute("progress", of: group),
+              let optimizerSteps = try file.intAttribute("optimizer_steps", of: group) else {
+            throw CheckpointError(path: file.path, message: "no resumable training state (/\(group))")
+        }
+        guard var saved = try? JSONDecoder().decode(TrainingProgress.self, from: Data(json.utf8)) else {
+            throw CheckpointError(path: file.path, message: "malformed training progress in /\(group)")
+        }
+        var m: [[Float]] = [], v: [[Float]] = []
+        for (name, tensor) in parameters {
+            let (ms, md) = try file.readFloats("\(group)/adam_m/\(name)")
+            let (vs, vd) = try file.readFloats("\(group)/adam_v/\(name)")
+            guard ms == tensor.shape, vs == tensor.shape else {
+                throw CheckpointError(path: file.path, message: "optimizer state for \(name) has the wrong shape")
+            }
+            m.append(md)
+            v.append(vd)
+        }
+        try optimizer.restore(firstMoments: m, secondMoments: v, stepCount: optimizerSteps)
+        if let steps { saved.options.steps = steps }
+        progress = saved
+    }
+}
+
+extension Trainer {
+    /// The options a saved run used (so a resumed optimizer matches), with `steps` replaced.
+    public static func savedOptions(in file: HDF5File, steps: Int?) throws -> TrainingOptions {
+        guard let json = try? file.stringAttribute("progress", of: CheckpointFormat.trainingGroup),
+              let saved = try? JSONDecoder().decode(TrainingProgress.self, from: Data(json.utf8)) else {
+            throw CheckpointError(path: file.path, message: "no resumable training state (/\(CheckpointFormat.trainingGroup))")
+        }
+        var options = saved.options
+        if let steps { options.steps = steps }
+        return options
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Calm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calm",
+        abstract: "Compose frozen language models with CALM (Composition to Augment Language Models).",
+        version: "0.1.0",
+        subcommands: [Pretrain.self, Generate.self, Eval.self, Forward.self, Inspect.self])
+}

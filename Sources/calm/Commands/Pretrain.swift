@@ -1,0 +1,138 @@
+import ArgumentParser
+import CALMCheckpoint
+import CALMModels
+import CALMTraining
+import Foundation
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a base language model from scratch and write an HDF5 checkpoint.",
+        discussion: """
+            Data: plain text (loss on every token) or JSONL {"prompt", "completion"} lines (loss on the \
+            completion only). The model comes from --config (JSON, snake_case keys as in `calm inspect`) or \
+            from the architecture flags. The checkpoint includes the optimizer state, so --resume continues \
+            the same run exactly.
+            """)
+
+    @Option(help: "Training data (.txt or .jsonl).") var data: String
+    @Option(help: "Held-out data for evaluation loss.") var evalData: String?
+    @Option(help: "Output checkpoint (.h5).") var output: String
+    @Option(help: "Resume from a checkpoint written by pretrain (its model and state are used).") var resume: String?
+    @Option(help: "Model configuration JSON; vocab_size may be omitted (taken from the tokenizer).") var config: String?
+    @Option(help: "Reuse the tokenizer of this checkpoint (.h5) or tokenizer JSON file; default: characters of the data.")
+    var tokenizerFrom: String?
+
+    @Option(help: "Architecture when no --config: llama or gpt2.") var architecture = "llama"
+    @Option(help: "Transformer blocks.") var layers = 4
+    @Option(help: "Model width.") var hidden = 128
+    @Option(help: "Attention heads.") var heads = 4
+    @Option(help: "Key/value heads (grouped-query attention; default: --heads).") var kvHeads: Int?
+    @Option(help: "MLP width (default: 4 x --hidden).") var ffn: Int?
+    @Option(help: "Longest sequence the model supports (default: --seq-len).") var maxPositions: Int?
+    @Option(help: "Training sequence length in tokens.") var seqLen = 128
+
+    @OptionGroup var training: TrainingFlags
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        try runtime.apply()
+        let model: TransformerLM
+        let tokenizer: any Tokenizer
+        var resumeFile: HDF5File?
+        if let resume {
+            let checkpoint = try ModelCheckpoint.load(resume)
+            model = checkpoint.model
+            tokenizer = checkpoint.tokenizer
+            resumeFile = try HDF5File.open(resume)
+        } else {
+            tokenizer = try makeTokenizer()
+            model = try TransformerLM(config: try makeConfig(vocabSize: tokenizer.vocabularySize), seed: training.seed)
+        }
+        model.setTrainable(true)
+        guard seqLen > 1, seqLen + 1 <= model.config.maxPositions + 1 else {
+            throw ValidationError("--seq-len must be in 2...\(model.config.maxPositions) (the model's max positions)")
+        }
+        let train = try TrainingData.load(data, tokenizer: tokenizer, sequenceLength: seqLen)
+        let eval = try evalData.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: seqLen) }
+
+        var options = training.options
+        if let resumeFile { options = try Trainer.savedOptions(in: resumeFile, steps: training.steps) }
+        let trainer = try Trainer(parameters: model.parameters, train: train, eval: eval,
+                                  padID: tokenizer.padID ?? 0, options: options) { tokens, mask in
+            model.loss(tokens, lossMask: mask)
+        }
+        if let resumeFile { try trainer.restoreState(from: resumeFile, steps: training.steps) }
+        resumeFile = nil
+
+        let log = FileHandle.standardError
+        log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters; data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
+        trainer.reporter = ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)
+        let outputPath = output
+        try trainer.run { trainer in
+            try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: outputPath) { try trainer.writeState(to: $0) }
+            trainer.reporter?.log("step \(trainer.progress.step): saved \(outputPath)")
+        }
+        let losses = trainer.progress.losses
+        let head = losses.prefix(10).reduce(0, +) / Float(min(10, losses.count))
+        let tail = losses.suffix(10).reduce(0, +) / Float(min(10, losses.count))
+        log.write(Data(String(format: "loss %.4f (first 10 steps) -> %.4f (last 10 steps)\n", head, tail).utf8))
+    }
+
+    private func makeTokenizer() throws -> any Tokenizer {
+        if let source = tokenizerFrom {
+            if source.hasSuffix(".json") {
+                guard let bytes = FileManager.default.contents(atPath: source) else {
+                    throw DataError("\(source): cannot read the file")
+                }
+                do { return try TokenizerRegistry.load(json: String(decoding: bytes, as: UTF8.self)) } catch {
+                    throw DataError("\(source): \(error)")
+                }
+            }
+            return try ModelCheckpoint.load(source).tokenizer
+        }
+        var corpus = ""
+        for path in [data] + (evalData.map { [$0] } ?? []) {
+            guard let bytes = FileManager.default.contents(atPath: path), let text = String(data: bytes, encoding: .utf8) else {
+                throw DataError("\(path): cannot read the file as UTF-8 text")
+            }
+            if path.hasSuffix(".jsonl") {
+                for r in try TrainingData.records(text, path: path) { corpus += r.prompt + r.completion }
+            } else {
+                corpus += text
+            }
+        }
+        return CharTokenizer(corpus: corpus)
+    }
+
+    private func makeConfig(vocabSize: Int) throws -> TransformerConfig {
+        if let path = config {
+            guard let bytes = FileManager.default.contents(atPath: path),
+                  var object = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
+                throw DataError("\(path): not a JSON object")
+            }
+            if object["vocab_size"] == nil { object["vocab_size"] = vocabSize }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            let parsed: TransformerConfig
+            do { parsed = try TransformerConfig.parse(json: json) } catch { throw DataError("\(path): \(error)") }
+            guard parsed.vocabSize >= vocabSize else {
+                throw DataError("\(path): vocab_size \(parsed.vocabSize) is smaller than the tokenizer's \(vocabSize)")
+            }
+            return parsed
+        }
+        let positions = maxPositions ?? seqLen
+        var c: TransformerConfig
+        switch architecture {
+        case "llama":
+            c = .llama(vocabSize: vocabSize, hiddenSize: hidden, numLayers: layers, numHeads: heads, numKVHeads: kvHeads,
+                       intermediateSize: ffn ?? 4 * hidden, maxPositions: positions)
+        case "gpt2":
+            c = .gpt2(vocabSize: vocabSize, hiddenSize: hidden, numLayers: layers, numHeads: heads, maxPositions: positions)
+            if let ffn { c.intermediateSize = ffn }
+        default:
+            throw ValidationError("--architecture must be llama or gpt2, got \(architecture)")
+        }
+        guard heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
+        try c.validate()
+        return c
+    }
+}

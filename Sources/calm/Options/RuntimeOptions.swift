@@ -1,0 +1,15 @@
+import ArgumentParser
+import CALMTensor
+
+/// Options every compute-heavy command shares.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "OpenBLAS threads (default: all cores).")
+    var threads: Int?
+
+    func apply() throws {
+        if let threads {
+            guard threads > 0 else { throw ValidationError("--threads must be positive") }
+            BLAS.setThreads(threads)
+        }
+    }
+}
