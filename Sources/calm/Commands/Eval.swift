@@ -25,8 +25,10 @@ struct Eval: ParsableCommand {
         guard !records.isEmpty else { throw DataError("\(data): no records") }
         var correct = 0
         for record in records {
-            let ids = try decoder.generate(prompt: tokenizer.promptIDs(record.prompt), maxTokens: maxTokens,
-                                           stopToken: tokenizer.eosID)
+            let prompt = tokenizer.promptIDs(record.prompt)
+            // A completion cannot run past the context; longer answers are simply wrong.
+            let budget = min(maxTokens, max(0, decoder.maxContext - prompt.count))
+            let ids = try decoder.generate(prompt: prompt, maxTokens: budget, stopToken: tokenizer.eosID)
             let answer = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
             if answer == record.completion.trimmingCharacters(in: .whitespacesAndNewlines) { correct += 1 }
         }
