@@ -11,8 +11,8 @@ public final class KVCache {
     public let headDim: Int
     /// Tokens already cached (the position of the next token).
     public private(set) var length = 0
-    var keys: [[Float]]
-    var values: [[Float]]
+    public internal(set) var keys: [[Float]]
+    public internal(set) var values: [[Float]]
 
     public init(layers: Int, batch: Int, capacity: Int, kvHeads: Int, headDim: Int) {
         self.batch = batch
@@ -24,11 +24,11 @@ public final class KVCache {
         values = keys
     }
 
-    var rowSize: Int { kvHeads * headDim }
-    var batchStride: Int { capacity * rowSize }
+    public var rowSize: Int { kvHeads * headDim }
+    public var batchStride: Int { capacity * rowSize }
 
     /// Copies `(B, T, Hkv, D)` keys and values for `layer` into rows `length ..< length + T`.
-    func store(layer: Int, keys newKeys: Tensor, values newValues: Tensor) {
+    public func store(layer: Int, keys newKeys: Tensor, values newValues: Tensor) {
         let t = newKeys.shape[1]
         let chunk = t * rowSize
         keys[layer].withUnsafeMutableBufferPointer { dst in
@@ -48,7 +48,29 @@ public final class KVCache {
     }
 
     /// Marks `count` more positions as cached (after every layer stored them).
-    func advance(by count: Int) { length += count }
+    public func advance(by count: Int) { length += count }
+
+    /// Causal attention of `query (B, T, H, D)` (positions `length ..< length + T`) over the
+    /// cached keys and values of `layer`, including the T rows just stored. Inference only.
+    public func attention(query q: Tensor, layer: Int, scale: Float?) -> Tensor {
+        let (b, t, heads) = (q.shape[0], q.shape[1], q.shape[2])
+        precondition(length + t <= capacity, "KV cache overflow: \(length + t) positions, capacity \(capacity)")
+        let shape = AttentionShape(batch: b, queries: t, keys: length + t, heads: heads, kvHeads: kvHeads,
+                                   headDim: headDim, queryOffset: length, causal: true, scale: scale,
+                                   kvBatchStride: batchStride)
+        var out = [Float](repeating: 0, count: q.count)
+        q.data.withUnsafeBufferPointer { qp in
+            keys[layer].withUnsafeBufferPointer { kp in
+                values[layer].withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { o in
+                        AttentionKernel.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
+                                                out: o.baseAddress!)
+                    }
+                }
+            }
+        }
+        return Tensor(shape: q.shape, data: out)
+    }
 
     /// Forgets everything (the buffers are reused).
     public func reset() { length = 0 }

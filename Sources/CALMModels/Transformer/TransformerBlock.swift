@@ -53,7 +53,8 @@ public struct TransformerBlock {
         }
         let attended: Tensor  // (B, T, H, D)
         if let cache {
-            attended = cachedAttention(q, keys: k, values: v, layer: layer, cache: cache)
+            cache.store(layer: layer, keys: k, values: v)
+            attended = cache.attention(query: q, layer: layer, scale: c.attentionScale)
         } else {
             attended = Tensor.attention(query: q, key: k, value: v, causal: true, queryOffset: 0, scale: c.attentionScale)
         }
@@ -66,25 +67,5 @@ public struct TransformerBlock {
             hidden = up(m).activated(c.activation)
         }
         return afterAttention.adding(down(hidden))
-    }
-
-    private func cachedAttention(_ q: Tensor, keys k: Tensor, values v: Tensor, layer: Int, cache: KVCache) -> Tensor {
-        let (b, t) = (q.shape[0], q.shape[1])
-        cache.store(layer: layer, keys: k, values: v)
-        let shape = AttentionShape(batch: b, queries: t, keys: cache.length + t, heads: config.numHeads,
-                                   kvHeads: config.numKVHeads, headDim: config.headDim, queryOffset: cache.length,
-                                   causal: true, scale: config.attentionScale, kvBatchStride: cache.batchStride)
-        var out = [Float](repeating: 0, count: q.count)
-        q.data.withUnsafeBufferPointer { qp in
-            cache.keys[layer].withUnsafeBufferPointer { kp in
-                cache.values[layer].withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { o in
-                        AttentionKernel.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
-                                                out: o.baseAddress!)
-                    }
-                }
-            }
-        }
-        return Tensor(shape: q.shape, data: out)
     }
 }
