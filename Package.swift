@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CALMModels", targets: ["CALMModels"]),
         .library(name: "CALMCheckpoint", targets: ["CALMCheckpoint"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
+        .library(name: "CALMComposition", targets: ["CALMComposition"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,11 +35,14 @@ let package = Package(
         .target(name: "CALMCheckpoint", dependencies: ["CALMTensor", "CALMModels", "CHDF5"]),
         // Training loop, data sets, progress reporting, resumable state.
         .target(name: "CALMTraining", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint"]),
+        // CALM: augment protocol, architecture and expert registries, bridges, composed
+        // training and cached composed decoding.
+        .target(name: "CALMComposition", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",
             dependencies: [
-                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining",
+                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -46,7 +50,8 @@ let package = Package(
         .testTarget(name: "CALMModelsTests", dependencies: ["CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMCheckpoint"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining"]),
-        .testTarget(name: "CLITests", dependencies: ["calm"]),
+        .testTarget(name: "CALMCompositionTests", dependencies: ["CALMComposition"]),
+        .testTarget(name: "CLITests", dependencies: ["calm", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -185,3 +185,16 @@ extension TransformerConfig {
         return config
     }
 }
+
+extension TransformerConfig {
+    /// FLOPs (2 per multiply-add) of one block for one token attending over `span` keys.
+    public func blockFLOPsPerToken(span: Int) -> Double {
+        let projections = hiddenSize * headDim * (2 * numHeads + 2 * numKVHeads)
+        let mlp = (gatedMLP ? 3 : 2) * hiddenSize * intermediateSize
+        let attention = 2 * span * numHeads * headDim  // scores and weighted values
+        return 2 * Double(projections + mlp + attention)
+    }
+
+    /// FLOPs of the output projection for one token.
+    public var headFLOPsPerToken: Double { 2 * Double(hiddenSize * vocabSize) }
+}

@@ -1,0 +1,88 @@
+import CALMModels
+import CALMTensor
+
+/// The learned pieces of one connection between an augment block and an anchor block:
+/// projection, multi-head cross-attention and a per-token gate.
+///
+/// ```
+/// a  = proj(H_A)                               (B, S, D_B)   augment states in anchor width
+/// q  = W_q · rms(H_B),  k = W_k · rms(a),  v = W_v · rms(a)
+/// y  = W_o · attention(q, k, v), causal        (B, T, D_B)   position t sees s ≤ t only
+/// g  = sigmoid(w_g · rms(H_B) + b_g)           (B, T, 1)     per token, per augment and connection
+/// H_B ← H_B + g ⊙ y
+/// ```
+/// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
+/// The RMS norms (learned scale, initialised to 1) keep attention logits in range whatever
+/// the two models' residual-stream magnitudes are.
+public final class Bridge {
+    public let connection: Connection
+    public let heads: Int
+    public let projection: Linear  // (D_B, D_A)
+    public let queryNorm: Tensor, keyNorm: Tensor  // (D_B)
+    public let query: Linear, key: Linear, value: Linear, output: Linear  // (D_B, D_B)
+    public let gate: Linear  // (1, D_B)
+    static let normEps: Float = 1e-6
+
+    init(connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, generator: inout SeededGenerator) {
+        self.connection = connection
+        self.heads = heads
+        let std: Float = 0.02
+        projection = Linear(inFeatures: augmentWidth, outFeatures: anchorWidth, bias: true,
+                            std: 1 / Float(augmentWidth).squareRoot(), generator: &generator)
+        queryNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
+        keyNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
+        query = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
+        key = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
+        value = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
+        output = Linear(weight: Tensor(zeros: [anchorWidth, anchorWidth], requiresGrad: true))
+        gate = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true), bias: Tensor(zeros: [1], requiresGrad: true))
+    }
+
+    var anchorWidth: Int { queryNorm.count }
+    var headDim: Int { anchorWidth / heads }
+
+    func parameters(_ prefix: String) -> NamedParameters {
+        projection.parameters("\(prefix).proj") + [("\(prefix).query_norm.weight", queryNorm), ("\(prefix).key_norm.weight", keyNorm)]
+            + query.parameters("\(prefix).q_proj") + key.parameters("\(prefix).k_proj")
+            + value.parameters("\(prefix).v_proj") + output.parameters("\(prefix).o_proj")
+            + gate.parameters("\(prefix).gate")
+    }
+
+    /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)`.
+    func keysValues(_ augmentStates: Tensor) -> (keys: Tensor, values: Tensor) {
+        let (b, s) = (augmentStates.shape[0], augmentStates.shape[1])
+        let a = projection(augmentStates).rmsNorm(weight: keyNorm, eps: Self.normEps)  // (B, S, D_B)
+        return (key(a).reshaped([b, s, heads, headDim]), value(a).reshaped([b, s, heads, headDim]))
+    }
+
+    /// Query input and gate `(B, T, 1)` from anchor states `(B, T, D_B)`.
+    private func queryAndGate(_ anchorStates: Tensor) -> (query: Tensor, gate: Tensor) {
+        let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
+        let h = anchorStates.rmsNorm(weight: queryNorm, eps: Self.normEps)
+        return (query(h).reshaped([b, t, heads, headDim]), gate(h).sigmoid())
+    }
+
+    /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
+    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor) -> (delta: Tensor, gate: Tensor) {
+        let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
+        let (q, g) = queryAndGate(anchorStates)
+        let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
+        return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
+    }
+
+    /// The same for new anchor positions, attending over cached keys/values (inference).
+    func cachedContribution(anchorStates: Tensor, cache: KVCache, slot: Int) -> (delta: Tensor, gate: Tensor) {
+        let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
+        let (q, g) = queryAndGate(anchorStates)
+        let attended = cache.attention(query: q, layer: slot, scale: nil)
+        return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
+    }
+
+    /// Learned parameters of one connection (for the cost report).
+    static func parameterCount(augmentWidth: Int, anchorWidth: Int) -> Int {
+        augmentWidth * anchorWidth + anchorWidth  // projection
+            + 2 * anchorWidth  // norms
+            + 4 * anchorWidth * anchorWidth  // q, k, v, o
+            + anchorWidth + 1  // gate
+    }
+}

@@ -1,0 +1,174 @@
+import CALMModels
+import CALMTensor
+
+/// One augment inside a composition: the frozen expert and its bridges into the anchor.
+public struct AugmentSlot {
+    public let name: String
+    public let model: any AugmentModel
+    public let bridges: [Bridge]
+    /// The augment blocks whose outputs the bridges read.
+    var layers: Set<Int> { Set(bridges.map(\.connection.augmentLayer)) }
+}
+
+/// Gate values recorded during a forward pass, keyed by (augment index, connection index),
+/// each `B · T` values in row-major order.
+public typealias GateRecord = [GateKey: [Float]]
+
+public struct GateKey: Hashable, Sendable {
+    public let augment: Int
+    public let connection: Int
+}
+
+/// A frozen anchor LM composed with frozen augments through learned bridges (CALM), with one
+/// gated bridge stack per augment.
+public final class ComposedModel {
+    public let anchor: TransformerLM
+    public let augments: [AugmentSlot]
+    public let heads: Int
+    /// anchor layer -> the bridges that add into its output, as (augment, bridge) indices.
+    let bridgesByAnchorLayer: [Int: [(augment: Int, bridge: Int)]]
+
+    /// - augments: name, frozen model and connections for each augment.
+    /// - heads: cross-attention heads (default: the anchor's).
+    public init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
+                heads: Int? = nil, seed: UInt64 = 0) throws {
+        guard !specs.isEmpty else { throw ConnectionError("a composition needs at least one augment") }
+        let width = anchor.config.hiddenSize
+        let heads = heads ?? anchor.config.numHeads
+        guard heads > 0, width % heads == 0 else {
+            throw ConnectionError("cross-attention heads \(heads) must divide the anchor width \(width)")
+        }
+        self.anchor = anchor
+        self.heads = heads
+        var generator = SeededGenerator(seed: seed)
+        var slots: [AugmentSlot] = []
+        var byLayer: [Int: [(augment: Int, bridge: Int)]] = [:]
+        for (i, spec) in specs.enumerated() {
+            try ConnectionRule.validate(spec.connections, anchorLayers: anchor.config.numLayers, augmentLayers: spec.model.layerCount)
+            let bridges = spec.connections.map {
+                Bridge(connection: $0, augmentWidth: spec.model.outputWidth(ofLayer: $0.augmentLayer),
+                       anchorWidth: width, heads: heads, generator: &generator)
+            }
+            for (j, c) in spec.connections.enumerated() { byLayer[c.anchorLayer, default: []].append((i, j)) }
+            spec.model.freeze()
+            slots.append(AugmentSlot(name: spec.name, model: spec.model, bridges: bridges))
+        }
+        anchor.setTrainable(false)
+        augments = slots
+        bridgesByAnchorLayer = byLayer
+    }
+
+    /// Only the bridges train.
+    public var parameters: NamedParameters {
+        augments.enumerated().flatMap { i, slot in
+            slot.bridges.enumerated().flatMap { j, bridge in bridge.parameters("augments.\(i).connections.\(j)") }
+        }
+    }
+
+    public var maxContext: Int { min(anchor.config.maxPositions, augments.map(\.model.maxContext).min() ?? .max) }
+
+    // MARK: Training / full-sequence path
+
+    /// Each augment's connected block outputs for `tokens` (frozen, computed without gradients).
+    /// They depend only on the tokens, so callers may compute them once and reuse them.
+    public func augmentStates(_ tokens: TokenBatch) -> [[Int: Tensor]] {
+        augments.map { $0.model.hiddenStates(tokens, layers: $0.layers) }
+    }
+
+    /// Logits `(B, T, V)` of the composed model; pass `gates` to record every gate value.
+    public func forward(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil, gates: GateRecorder? = nil) -> Tensor {
+        let states = augmentStates ?? self.augmentStates(tokens)
+        // Keys/values of every bridge, computed once per forward.
+        let keysValues = augments.indices.map { i in
+            augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
+        }
+        return anchor.forward(tokens) { layer, h in
+            guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
+            var out = h
+            for (i, j) in targets {
+                let (delta, gate) = self.augments[i].bridges[j].contribution(
+                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values)
+                gates?.record(GateKey(augment: i, connection: j), gate)
+                out = out.adding(delta)
+            }
+            return out
+        }.logits!
+    }
+
+    /// Mean next-token loss on the masked targets (see `TransformerLM.loss`).
+    public func loss(_ tokens: TokenBatch, lossMask: [Bool]?, augmentStates: [[Int: Tensor]]? = nil) -> Tensor {
+        forward(tokens, augmentStates: augmentStates)
+            .crossEntropy(targets: TransformerLM.shiftedTargets(tokens, lossMask: lossMask))
+    }
+}
+
+/// Collects gate values during forward passes.
+public final class GateRecorder {
+    public private(set) var values: GateRecord = [:]
+    public init() {}
+    func record(_ key: GateKey, _ gate: Tensor) { values[key, default: []] += gate.data }
+    public func reset() { values = [:] }
+}
+
+// MARK: Incremental decoding
+
+/// Caches for composed decoding: the anchor's KV cache, each augment's own cache, and per
+/// augment the cross-attention keys/values of its projected states (one slot per bridge).
+public final class CompositionState {
+    let anchorCache: KVCache
+    let augmentCaches: [AnyObject]
+    let crossCaches: [KVCache]
+
+    init(anchorCache: KVCache, augmentCaches: [AnyObject], crossCaches: [KVCache]) {
+        self.anchorCache = anchorCache
+        self.augmentCaches = augmentCaches
+        self.crossCaches = crossCaches
+    }
+}
+
+extension ComposedModel: IncrementalDecoder {
+    public var vocabularySize: Int { anchor.config.vocabSize }
+
+    public func startDecoding() -> CompositionState {
+        let capacity = maxContext
+        return CompositionState(
+            anchorCache: anchor.makeCache(batch: 1, capacity: capacity),
+            augmentCaches: augments.map { $0.model.makeDecodingCache(capacity: capacity) },
+            crossCaches: augments.map {
+                KVCache(layers: $0.bridges.count, batch: 1, capacity: capacity, kvHeads: heads,
+                        headDim: anchor.config.hiddenSize / heads)
+            })
+    }
+
+    /// Every new token goes to every model (paper §3.1): augments first, whose new states
+    /// extend the cross-attention caches, then the anchor with its bridges.
+    public func feed(_ tokens: [Int], state: CompositionState) -> [Float] {
+        feed(tokens, state: state, gates: nil)
+    }
+
+    public func feed(_ tokens: [Int], state: CompositionState, gates: GateRecorder?) -> [Float] {
+        withoutGradients {
+            let batch = TokenBatch(tokens)
+            for (i, slot) in augments.enumerated() {
+                let states = slot.model.hiddenStates(batch, layers: slot.layers, cache: state.augmentCaches[i])
+                for (j, bridge) in slot.bridges.enumerated() {
+                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!)
+                    state.crossCaches[i].store(layer: j, keys: k, values: v)
+                }
+            }
+            let logits = anchor.forward(batch, cache: state.anchorCache) { layer, h in
+                guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
+                var out = h
+                for (i, j) in targets {
+                    let (delta, gate) = self.augments[i].bridges[j].cachedContribution(
+                        anchorStates: h, cache: state.crossCaches[i], slot: j)
+                    gates?.record(GateKey(augment: i, connection: j), gate)
+                    out = out.adding(delta)
+                }
+                return out
+            }.logits!
+            for cache in state.crossCaches { cache.advance(by: tokens.count) }
+            return Array(logits.data[((tokens.count - 1) * vocabularySize)...])
+        }
+    }
+}
