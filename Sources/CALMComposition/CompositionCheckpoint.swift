@@ -11,6 +11,11 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
         public var contentHash: String
         public var architecture: String
         enum CodingKeys: String, CodingKey { case path, architecture, contentHash = "content_hash" }
+        public init(path: String, contentHash: String, architecture: String) {
+            self.path = path
+            self.contentHash = contentHash
+            self.architecture = architecture
+        }
     }
 
     public struct AugmentReference: Codable, Sendable, Equatable {
@@ -20,6 +25,12 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
         public var architecture: String
         public var connections: [Connection]
         enum CodingKeys: String, CodingKey { case name, architecture, connections, contentHash = "content_hash" }
+        public init(name: String, contentHash: String, architecture: String, connections: [Connection]) {
+            self.name = name
+            self.contentHash = contentHash
+            self.architecture = architecture
+            self.connections = connections
+        }
     }
 
     public var anchor: AnchorReference
@@ -29,6 +40,13 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     public var seed: UInt64
 
     enum CodingKeys: String, CodingKey { case anchor, augments, heads, gate, seed }
+
+    public init(anchor: AnchorReference, augments: [AugmentReference], heads: Int, seed: UInt64) {
+        self.anchor = anchor
+        self.augments = augments
+        self.heads = heads
+        self.seed = seed
+    }
 }
 
 /// Per-connection gate statistics over a data set.

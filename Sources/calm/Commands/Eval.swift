@@ -1,5 +1,8 @@
 import ArgumentParser
+import CALMCheckpoint
+import CALMComposition
 import CALMModels
+import CALMTensor
 import CALMTraining
 import Foundation
 
@@ -11,12 +14,16 @@ struct Eval: ParsableCommand {
     @Option(help: "JSONL file of {\"prompt\": ..., \"completion\": ...} records.") var data: String
     @Option(help: "Longest completion to generate.") var maxTokens = 32
     @Option(help: "Evaluate only the first N records.") var limit: Int?
+    @Option(help: "With --composition: write per-token gate values (JSONL, one line per record) to this file.")
+    var gates: String?
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         try runtime.apply()
-        let (decoder, tokenizer, _) = try source.load()
+        if gates != nil && source.composition == nil { throw ValidationError("--gates needs --composition") }
+        let loaded = try source.load()
+        let tokenizer = loaded.tokenizer
         guard let bytes = FileManager.default.contents(atPath: data), let text = String(data: bytes, encoding: .utf8) else {
             throw DataError("\(data): cannot read the file")
         }
@@ -24,13 +31,21 @@ struct Eval: ParsableCommand {
         if let limit { records = Array(records.prefix(max(0, limit))) }
         guard !records.isEmpty else { throw DataError("\(data): no records") }
         var correct = 0
+        var gateLines: [String] = []
         for record in records {
             let prompt = tokenizer.promptIDs(record.prompt)
             // A completion cannot run past the context; longer answers are simply wrong.
-            let budget = min(maxTokens, max(0, decoder.maxContext - prompt.count))
-            let ids = try decoder.generate(prompt: prompt, maxTokens: budget, stopToken: tokenizer.eosID)
+            let budget = min(maxTokens, max(0, loaded.maxContext - prompt.count))
+            let ids = try loaded.decoder.generate(prompt: prompt, maxTokens: budget, stopToken: tokenizer.eosID)
             let answer = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
-            if answer == record.completion.trimmingCharacters(in: .whitespacesAndNewlines) { correct += 1 }
+            let ok = answer == record.completion.trimmingCharacters(in: .whitespacesAndNewlines)
+            if ok { correct += 1 }
+            if gates != nil, case .composition(let c) = loaded {
+                gateLines.append(try gateLine(c, record: record, tokens: prompt + ids, answer: answer, correct: ok))
+            }
+        }
+        if let gates {
+            try writeAtomically(Data((gateLines.joined(separator: "\n") + "\n").utf8), to: gates)
         }
         let accuracy = Double(correct) / Double(records.count)
         if json {
@@ -38,5 +53,27 @@ struct Eval: ParsableCommand {
         } else {
             print(String(format: "accuracy %.4f (%d/%d)", accuracy, correct, records.count))
         }
+    }
+
+    /// One JSON line: the tokens (as text) and, per augment and connection, the gate at each token.
+    private func gateLine(_ c: LoadedComposition, record: TrainingData.PromptCompletion, tokens: [Int],
+                          answer: String, correct: Bool) throws -> String {
+        let recorder = GateRecorder()
+        _ = withoutGradients { c.model.forward(TokenBatch(tokens), gates: recorder) }
+        var gatesByName: [String: [Float]] = [:]
+        for (key, values) in recorder.values {
+            let slot = c.model.augments[key.augment]
+            gatesByName["\(slot.name)@\(slot.bridges[key.connection].connection)"] = values
+        }
+        struct Line: Encodable {
+            var prompt: String, answer: String, correct: Bool
+            var tokens: [String]
+            var gates: [String: [Float]]
+        }
+        let line = Line(prompt: record.prompt, answer: answer, correct: correct,
+                        tokens: tokens.map { c.tokenizer.decode([$0]) }, gates: gatesByName)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(line), as: UTF8.self)
     }
 }

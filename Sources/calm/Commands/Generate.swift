@@ -1,7 +1,7 @@
 import ArgumentParser
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Continue a prompt with a model.")
+    static let configuration = CommandConfiguration(abstract: "Continue a prompt with a model or a composition.")
 
     @OptionGroup var source: ModelSource
     @Option(help: "The text to continue.") var prompt: String
@@ -10,9 +10,10 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        let (decoder, tokenizer, _) = try source.load()
-        let ids = try decoder.generate(prompt: tokenizer.promptIDs(prompt), maxTokens: sampling.maxTokens,
-                                       sampling: sampling.options, stopToken: tokenizer.eosID)
+        let loaded = try source.load()
+        let tokenizer = loaded.tokenizer
+        let ids = try loaded.decoder.generate(prompt: tokenizer.promptIDs(prompt), maxTokens: sampling.maxTokens,
+                                              sampling: sampling.options, stopToken: tokenizer.eosID)
         print(tokenizer.decode(ids))
     }
 }

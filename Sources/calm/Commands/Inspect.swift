@@ -1,31 +1,74 @@
 import ArgumentParser
 import CALMCheckpoint
+import CALMComposition
 import CALMModels
 import Foundation
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Describe a checkpoint: format, configuration, tensors.")
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a checkpoint: format, configuration, tensors; for a composition also its connections, gate statistics and cost.")
 
-    @Argument(help: "A CALM checkpoint (.h5).") var file: String
+    @Argument(help: "A CALM model or composition checkpoint (.h5).") var file: String
 
     func run() throws {
-        let checkpoint = try ModelCheckpoint.load(file)
         let h5 = try HDF5File.open(file)
-        let model = checkpoint.model
+        let kind = try h5.stringAttribute("kind") ?? "model"
         print("file:        \(file)")
-        print("format:      \(CheckpointFormat.name) v\(CheckpointFormat.version), kind model")
-        print("model type:  \(model.config.architecture)")
-        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(model.parameterCount * 4) / 1_048_576)) MiB as float32)")
-        print("tokenizer:   \(type(of: checkpoint.tokenizer).kind), \(checkpoint.tokenizer.vocabularySize) tokens, fingerprint \(checkpoint.tokenizer.fingerprint.prefix(16))")
+        print("format:      \(CheckpointFormat.name) v\(CheckpointFormat.version), kind \(kind)")
+        let parameters: [(name: String, shape: [Int])]
+        if kind == "composition" {
+            parameters = try describeComposition()
+        } else {
+            parameters = try describeModel()
+        }
         if h5.exists(CheckpointFormat.trainingGroup),
            let optimizerSteps = try h5.intAttribute("optimizer_steps", of: CheckpointFormat.trainingGroup) {
             print("training:    resumable state after \(optimizerSteps) steps")
         }
+        printTable(parameters)
+    }
+
+    private func describeModel() throws -> [(name: String, shape: [Int])] {
+        let checkpoint = try ModelCheckpoint.load(file)
+        let model = checkpoint.model
+        print("model type:  \(model.config.architecture)")
+        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(model.parameterCount * 4) / 1_048_576)) MiB as float32)")
+        print("tokenizer:   \(type(of: checkpoint.tokenizer).kind), \(checkpoint.tokenizer.vocabularySize) tokens, fingerprint \(checkpoint.tokenizer.fingerprint.prefix(16))")
         print("config:")
         let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(model.config.jsonString().utf8)),
                                                 options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: pretty, as: UTF8.self).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        let rows = model.parameters.map { ($0.name, "[" + $0.tensor.shape.map(String.init).joined(separator: ", ") + "]", "\($0.tensor.count)") }
+        return model.parameters.map { ($0.name, $0.tensor.shape) }
+    }
+
+    /// Reads the composition without loading its anchor and experts, so it works anywhere.
+    private func describeComposition() throws -> [(name: String, shape: [Int])] {
+        let (spec, h5) = try CompositionCheckpoint.readSpec(file)
+        print("anchor:      \(spec.anchor.path) (\(spec.anchor.architecture), hash \(spec.anchor.contentHash.prefix(12)))")
+        print("heads:       \(spec.heads)")
+        print("gate:        \(spec.gate)")
+        for a in spec.augments {
+            print("augment:     \(a.name) (\(a.architecture), hash \(a.contentHash.prefix(12))), connections (anchor:augment) \(a.connections.map(\.description).joined(separator: ", "))")
+        }
+        if let json = try h5.stringAttribute("gate_statistics"),
+           let stats = try? JSONDecoder().decode([GateStatistics].self, from: Data(json.utf8)) {
+            print("gate statistics over the composition data:")
+            for s in stats {
+                print(String(format: "  %@ @ %@: mean %.3f  std %.3f  min %.3f  max %.3f  (%d tokens)",
+                             s.augment, s.connection.description, s.mean, s.std, s.min, s.max, s.count))
+            }
+        }
+        if let json = try h5.stringAttribute("cost_report"),
+           let cost = try? JSONDecoder().decode(CostReport.self, from: Data(json.utf8)) {
+            print(cost.rendered())
+        }
+        return try h5.children(of: CheckpointFormat.tensorsGroup).map { name in
+            (name, try h5.shape(of: "\(CheckpointFormat.tensorsGroup)/\(name)"))
+        }
+    }
+
+    private func printTable(_ parameters: [(name: String, shape: [Int])]) {
+        let rows = parameters.map { ($0.name, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]", "\($0.shape.reduce(1, *))") }
         let w0 = max(6, rows.map(\.0.count).max() ?? 0), w1 = max(5, rows.map(\.1.count).max() ?? 0)
         print("\n" + "tensor".padding(toLength: w0, withPad: " ", startingAt: 0) + "  " + "shape".padding(toLength: w1, withPad: " ", startingAt: 0) + "  elements")
         for (name, shape, count) in rows {

@@ -1,16 +1,63 @@
 import ArgumentParser
 import CALMCheckpoint
+import CALMComposition
 import CALMModels
+import CALMTensor
 
-/// Which model a command runs.
+/// Which model a command runs: a plain checkpoint or a composition (loaded with its anchor
+/// and experts through the registry).
 struct ModelSource: ParsableArguments {
     @Option(help: "A model checkpoint (.h5).")
-    var model: String
+    var model: String?
 
-    /// The decoder and its tokenizer.
-    func load() throws -> (decoder: AnyIncrementalDecoder, tokenizer: any Tokenizer, checkpoint: ModelCheckpoint) {
-        let checkpoint = try ModelCheckpoint.load(model)
-        return (AnyIncrementalDecoder(checkpoint.model), checkpoint.tokenizer, checkpoint)
+    @Option(help: "A composition checkpoint (.h5) from `calm compose`, in place of --model.")
+    var composition: String?
+
+    @OptionGroup var registry: RegistryOptions
+
+    func validate() throws {
+        guard (model == nil) != (composition == nil) else {
+            throw ValidationError("give exactly one of --model and --composition")
+        }
+    }
+
+    enum Loaded {
+        case model(ModelCheckpoint)
+        case composition(LoadedComposition)
+
+        var decoder: AnyIncrementalDecoder {
+            switch self {
+            case .model(let c): return AnyIncrementalDecoder(c.model)
+            case .composition(let c): return AnyIncrementalDecoder(c.model)
+            }
+        }
+
+        var tokenizer: any Tokenizer {
+            switch self {
+            case .model(let c): return c.tokenizer
+            case .composition(let c): return c.tokenizer
+            }
+        }
+
+        var vocabularySize: Int { decoder.vocabularySize }
+        var maxContext: Int { decoder.maxContext }
+
+        /// Full-sequence logits `(1, T, V)` without gradients.
+        func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] {
+            withoutGradients {
+                switch self {
+                case .model(let c): return c.model.forward(TokenBatch(ids)).logits!.data
+                case .composition(let c): return c.model.forward(TokenBatch(ids), gates: gates).data
+                }
+            }
+        }
+    }
+
+    func load() throws -> Loaded {
+        if let composition {
+            return .composition(try CompositionCheckpoint.load(composition, registry: registry.expertRegistry))
+        }
+        return .model(try ModelCheckpoint.load(model!))
     }
 }
 
