@@ -30,19 +30,19 @@ struct Compose: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        guard !experts.isEmpty else { throw ValidationError("give at least one --expert NAME") }
-        guard Set(experts).count == experts.count else { throw ValidationError("an --expert is listed twice") }
+        guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
+        guard Set(experts).count == experts.count else { throw CLIError("an --expert is listed twice") }
         let expertRegistry = registry.expertRegistry
         let anchorModel = try ArchitectureRegistry.load(anchor)
         guard let anchorLM = anchorModel.model as? TransformerLM else {
-            throw ValidationError("\(anchor): the anchor must be a transformer LM")
+            throw CLIError("\(anchor): the anchor must be a transformer LM")
         }
         var augments: [(name: String, model: any AugmentModel, connections: [Connection])] = []
         var references: [CompositionSpec.AugmentReference] = []
         for name in experts {
             let (entry, expert) = try expertRegistry.load(name)
             guard expert.tokenizer.fingerprint == anchorModel.tokenizer.fingerprint else {
-                throw ValidationError("expert \"\(name)\" uses a different tokenizer than the anchor \(anchor): CALM aligns the two models token by token, so they must share one")
+                throw CLIError("expert \"\(name)\" uses a different tokenizer than the anchor \(anchor): CALM aligns the two models token by token, so they must share one")
             }
             let pairs = try connectionsFor(name, anchorLayers: anchorLM.config.numLayers, augmentLayers: expert.model.layerCount)
             augments.append((name, expert.model, pairs))
@@ -59,7 +59,7 @@ struct Compose: ParsableCommand {
         if let resume {
             let (saved, file) = try CompositionCheckpoint.readSpec(resume)
             guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads else {
-                throw ValidationError("\(resume): was trained with a different anchor, experts, connections or heads")
+                throw CLIError("\(resume): was trained with a different anchor, experts, connections or heads")
             }
             try readTensors(into: model.parameters, from: file)
             options = try Trainer.savedOptions(in: file, steps: training.steps)
@@ -101,7 +101,7 @@ struct Compose: ParsableCommand {
         }
         guard let spec else { return ConnectionRule.defaultConnections(anchorLayers: anchorLayers, augmentLayers: augmentLayers) }
         do { return try ConnectionRule.parse(spec, anchorLayers: anchorLayers, augmentLayers: augmentLayers) } catch {
-            throw ValidationError("--connections for \(name): \(error)")
+            throw CLIError("--connections for \(name): \(error)")
         }
     }
 

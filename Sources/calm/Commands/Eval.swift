@@ -21,7 +21,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try runtime.apply()
-        if gates != nil && source.composition == nil { throw ValidationError("--gates needs --composition") }
+        if gates != nil && source.composition == nil { throw CLIError("--gates needs --composition") }
         let loaded = try source.load()
         let tokenizer = loaded.tokenizer
         guard let bytes = FileManager.default.contents(atPath: data), let text = String(data: bytes, encoding: .utf8) else {

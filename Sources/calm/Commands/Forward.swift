@@ -15,17 +15,17 @@ struct Forward: ParsableCommand {
     func run() throws {
         try runtime.apply()
         let ids = try tokens.split(whereSeparator: { $0 == " " || $0 == "," }).map { part -> Int in
-            guard let id = Int(part) else { throw ValidationError("--tokens: \"\(part)\" is not an integer") }
+            guard let id = Int(part) else { throw CLIError("--tokens: \"\(part)\" is not an integer") }
             return id
         }
-        guard !ids.isEmpty else { throw ValidationError("--tokens is empty") }
+        guard !ids.isEmpty else { throw CLIError("--tokens is empty") }
         let loaded = try source.load()
         let vocab = loaded.vocabularySize
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
-            throw ValidationError("--tokens: id \(bad) is outside the vocabulary of \(vocab)")
+            throw CLIError("--tokens: id \(bad) is outside the vocabulary of \(vocab)")
         }
         guard ids.count <= loaded.maxContext else {
-            throw ValidationError("--tokens: \(ids.count) tokens exceed the context of \(loaded.maxContext)")
+            throw CLIError("--tokens: \(ids.count) tokens exceed the context of \(loaded.maxContext)")
         }
         let logits = loaded.logits(ids)
         try writeAtomically(to: output) { temporary in

@@ -19,7 +19,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Output checkpoint (.h5).") var output: String
     @Option(help: "Resume from a checkpoint written by pretrain (its model and state are used).") var resume: String?
     @Option(help: "Model configuration JSON; vocab_size may be omitted (taken from the tokenizer).") var config: String?
-    @Option(help: "Reuse the tokenizer of this checkpoint (.h5) or tokenizer JSON file; default: characters of the data.")
+    @Option(help: """
+        Tokenizer: reuse a checkpoint's (.h5), load a tokenizer description (.json), or take the characters         of any other text file; default: the characters of the data.
+        """)
     var tokenizerFrom: String?
 
     @Option(help: "Architecture when no --config: llama or gpt2.") var architecture = "llama"
@@ -50,7 +52,7 @@ struct Pretrain: ParsableCommand {
         }
         model.setTrainable(true)
         guard seqLen > 1, seqLen + 1 <= model.config.maxPositions + 1 else {
-            throw ValidationError("--seq-len must be in 2...\(model.config.maxPositions) (the model's max positions)")
+            throw CLIError("--seq-len must be in 2...\(model.config.maxPositions) (the model's max positions)")
         }
         let train = try TrainingData.load(data, tokenizer: tokenizer, sequenceLength: seqLen)
         let eval = try evalData.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: seqLen) }
@@ -80,15 +82,12 @@ struct Pretrain: ParsableCommand {
 
     private func makeTokenizer() throws -> any Tokenizer {
         if let source = tokenizerFrom {
-            if source.hasSuffix(".json") {
-                guard let bytes = FileManager.default.contents(atPath: source) else {
-                    throw DataError("\(source): cannot read the file")
-                }
-                do { return try TokenizerRegistry.load(json: String(decoding: bytes, as: UTF8.self)) } catch {
-                    throw DataError("\(source): \(error)")
-                }
+            if source.hasSuffix(".h5") { return try ModelCheckpoint.load(source).tokenizer }
+            guard let bytes = FileManager.default.contents(atPath: source), let text = String(data: bytes, encoding: .utf8) else {
+                throw DataError("\(source): cannot read the file as UTF-8 text")
             }
-            return try ModelCheckpoint.load(source).tokenizer
+            guard source.hasSuffix(".json") else { return CharTokenizer(corpus: text) }
+            do { return try TokenizerRegistry.load(json: text) } catch { throw DataError("\(source): \(error)") }
         }
         var corpus = ""
         for path in [data] + (evalData.map { [$0] } ?? []) {
@@ -129,9 +128,9 @@ struct Pretrain: ParsableCommand {
             c = .gpt2(vocabSize: vocabSize, hiddenSize: hidden, numLayers: layers, numHeads: heads, maxPositions: positions)
             if let ffn { c.intermediateSize = ffn }
         default:
-            throw ValidationError("--architecture must be llama or gpt2, got \(architecture)")
+            throw CLIError("--architecture must be llama or gpt2, got \(architecture)")
         }
-        guard heads > 0, hidden % heads == 0 else { throw ValidationError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
+        guard heads > 0, hidden % heads == 0 else { throw CLIError("--hidden \(hidden) must be a multiple of --heads \(heads)") }
         try c.validate()
         return c
     }

@@ -8,7 +8,7 @@ struct RuntimeOptions: ParsableArguments {
 
     func apply() throws {
         if let threads {
-            guard threads > 0 else { throw ValidationError("--threads must be positive") }
+            guard threads > 0 else { throw CLIError("--threads must be positive") }
             BLAS.setThreads(threads)
         }
     }
