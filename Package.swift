@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "CALMCheckpoint", targets: ["CALMCheckpoint"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
+        .library(name: "CALMSuites", targets: ["CALMSuites"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,11 +39,13 @@ let package = Package(
         // CALM: augment protocol, architecture and expert registries, bridges, composed
         // training and cached composed decoding.
         .target(name: "CALMComposition", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        // Synthetic suites: the paper's key-value arithmetic.
+        .target(name: "CALMSuites", dependencies: ["CALMTensor", "CALMModels", "CALMTraining"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",
             dependencies: [
-                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition",
+                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CALMSuites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -51,6 +54,7 @@ let package = Package(
         .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMCheckpoint"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining"]),
         .testTarget(name: "CALMCompositionTests", dependencies: ["CALMComposition"]),
+        .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]

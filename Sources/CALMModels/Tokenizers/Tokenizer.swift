@@ -37,6 +37,7 @@ public enum TokenizerRegistry {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var decoders: [String: Decoder] = [
         CharTokenizer.kind: { try CharTokenizer(json: $0) },
+        WordTokenizer.kind: { try WordTokenizer(json: $0) },
     ]
 
     public static func register(kind: String, decoder: @escaping Decoder) {

@@ -1,0 +1,96 @@
+import CALMModels
+import CALMTraining
+import Foundation
+
+/// Sizes of the generated data sets.
+public struct KVSuiteSizes: Sendable, Equatable {
+    public var numericExamples = 40000
+    public var substitutionExamples = 30000
+    public var definitionPasses = 20
+    public var dcExamples = 4000
+    public var evalExamples = 1000
+    public init() {}
+}
+
+/// Everything `calm data kv` writes: key maps, JSONL sets and the shared tokenizer.
+public struct KVSuiteFiles: Sendable {
+    public var maps: [(name: String, map: KVMap)]
+    public var files: [String: [TrainingData.PromptCompletion]]
+    public var tokenizer: WordTokenizer
+
+    /// Builds maps for `experts` (disjoint keys, independent values) and these sets:
+    /// - `numeric-train.jsonl`, `numeric-eval.jsonl`: Numeric-Arithmetic (the anchor's skill);
+    /// - per expert E: `E-train.jsonl` (KV-Substitution over all its keys, plus definition lines
+    ///   such as "abc 7 de 3", as facts appear in a domain corpus), `E-dc.jsonl` (D_C:
+    ///   KV-Arithmetic over held-in keys, plus 10% Numeric-Arithmetic and 10% held-in
+    ///   KV-Substitution), `E-subst-eval.jsonl` and `E-arith-eval.jsonl` (held-out keys only);
+    /// - with two or more experts, for the first two: `mixed-dc.jsonl` (held-in keys of both in
+    ///   every expression, plus 10% Numeric-Arithmetic) and `mixed-eval.jsonl` (held-out keys).
+    public static func build(experts: [String], settings: KVSuiteSettings, sizes: KVSuiteSizes) -> KVSuiteFiles {
+        var suite = KVSuite(settings: settings)
+        var maps: [(name: String, map: KVMap)] = []
+        var used = Set<String>()
+        for name in experts {
+            let map = suite.makeMap(excluding: used)
+            used.formUnion(map.keys.keys)
+            maps.append((name, map))
+        }
+        var files: [String: [TrainingData.PromptCompletion]] = [:]
+        files["numeric-train.jsonl"] = (0..<sizes.numericExamples).map { _ in suite.numeric() }
+        files["numeric-eval.jsonl"] = (0..<sizes.evalExamples).map { _ in suite.numeric() }
+        for (name, map) in maps {
+            let all = map.keys.keys.sorted(), heldOut = map.heldOut
+            var train = (0..<sizes.substitutionExamples).map { _ in
+                suite.kvPair(keys: suite.draw(all, count: suite.termCount()), values: map.keys).substitution
+            }
+            for _ in 0..<sizes.definitionPasses {
+                let order = suite.shuffled(all)
+                for start in stride(from: 0, to: order.count, by: 4) {
+                    let line = order[start..<min(start + 4, order.count)].map { "\($0) \(map.keys[$0]!)" }.joined(separator: " ")
+                    train.append(.init(prompt: "", completion: line))
+                }
+            }
+            files["\(name)-train.jsonl"] = suite.shuffled(train)
+            var dc = (0..<sizes.dcExamples).map { _ in
+                suite.kvPair(keys: suite.draw(map.heldIn, count: suite.termCount()), values: map.keys).arithmetic
+            }
+            dc += (0..<(sizes.dcExamples / 10)).map { _ in suite.numeric() }
+            dc += (0..<(sizes.dcExamples / 10)).map { _ in
+                suite.kvPair(keys: suite.draw(map.heldIn, count: suite.termCount()), values: map.keys).substitution
+            }
+            files["\(name)-dc.jsonl"] = suite.shuffled(dc)
+            let evalPairs = (0..<sizes.evalExamples).map { _ in
+                suite.kvPair(keys: suite.draw(heldOut, count: suite.termCount()), values: map.keys)
+            }
+            files["\(name)-subst-eval.jsonl"] = evalPairs.map(\.substitution)
+            files["\(name)-arith-eval.jsonl"] = evalPairs.map(\.arithmetic)
+        }
+        if maps.count >= 2 {
+            let (a, b) = (maps[0].map, maps[1].map)
+            let values = a.keys.merging(b.keys) { x, _ in x }
+            var dc = (0..<sizes.dcExamples).map { _ in
+                suite.kvPair(keys: suite.drawMixed(a.heldIn, b.heldIn, count: suite.termCount()), values: values).arithmetic
+            }
+            dc += (0..<(sizes.dcExamples / 10)).map { _ in suite.numeric() }
+            files["mixed-dc.jsonl"] = suite.shuffled(dc)
+            files["mixed-eval.jsonl"] = (0..<sizes.evalExamples).map { _ in
+                suite.kvPair(keys: suite.drawMixed(a.heldOut, b.heldOut, count: suite.termCount()), values: values).arithmetic
+            }
+        }
+        // One vocabulary for every model: every piece of every file and every key in both forms.
+        var pieces = Set(maps.flatMap { $0.map.keys.keys.flatMap { [$0, " " + $0] } })
+        for record in files.values.joined() {
+            pieces.formUnion(WordTokenizer.split(record.prompt + record.completion))
+        }
+        return KVSuiteFiles(maps: maps, files: files, tokenizer: WordTokenizer(pieces: pieces.sorted()))
+    }
+}
+
+extension KVSuite {
+    /// A seeded Fisher–Yates shuffle.
+    public mutating func shuffled<T>(_ items: [T]) -> [T] {
+        var r = items
+        for i in stride(from: r.count - 1, to: 0, by: -1) { r.swapAt(i, int(0...i)) }
+        return r
+    }
+}

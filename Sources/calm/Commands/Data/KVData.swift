@@ -1,0 +1,80 @@
+import ArgumentParser
+import CALMCheckpoint
+import CALMModels
+import CALMSuites
+import CALMTraining
+import Foundation
+
+struct KVData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kv",
+        abstract: "Generate the key-value arithmetic suite (paper §4.1): key maps, model corpora, D_C and evaluation sets.",
+        discussion: """
+            Writes to --out: vocab.json (one word tokenizer shared by every model), numeric-train.jsonl and \
+            numeric-eval.jsonl (anchor), and per expert E: E-train.jsonl (KV-Substitution over all its keys plus \
+            definition lines), E-dc.jsonl (D_C: KV-Arithmetic over held-in keys, 10% Numeric-Arithmetic, 10% \
+            held-in KV-Substitution), E-subst-eval.jsonl and E-arith-eval.jsonl (held-out keys only). With two or \
+            more experts, the first two also get mixed-dc.jsonl and mixed-eval.jsonl (each expression uses keys of \
+            both). Key maps go to --map-dir/E.json.
+            """)
+
+    @Option(help: "Output directory for the data files.") var out: String
+    @Option(help: "Expert names, comma-separated; each gets its own keys and values.") var experts = "kv"
+    @Option(help: "Directory for the key maps.") var mapDir = "checkpoints/kv"
+    @Option(help: "Keys per expert.") var keys = 500
+    @Option(help: "Smallest value.") var minValue = 1
+    @Option(help: "Largest value.") var maxValue = 9
+    @Option(help: "Operators, comma-separated, from + - *.") var operators = "+,-"
+    @Option(help: "Fewest terms per expression.") var minTerms = 3
+    @Option(help: "Most terms per expression.") var maxTerms = 3
+    @Option(help: "Numeric-Arithmetic training examples.") var numericExamples = 40000
+    @Option(help: "KV-Substitution training examples per expert.") var substitutionExamples = 30000
+    @Option(help: "Definition passes over all keys per expert (lines like \"abc 7 de 3\").") var definitionPasses = 20
+    @Option(help: "KV-Arithmetic examples in D_C.") var dcExamples = 4000
+    @Option(help: "Examples per evaluation set.") var evalExamples = 1000
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        let names = experts.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, Set(names).count == names.count, !names.contains("") else {
+            throw CLIError("--experts must list distinct names")
+        }
+        let ops = operators.split(separator: ",").map(String.init)
+        guard !ops.isEmpty, ops.allSatisfy({ ["+", "-", "*"].contains($0) }) else { throw CLIError("--operators must come from + - *") }
+        guard minTerms >= 2, maxTerms >= minTerms else { throw CLIError("need 2 <= --min-terms <= --max-terms") }
+        guard minValue <= maxValue, minValue >= 0 else { throw CLIError("need 0 <= --min-value <= --max-value") }
+        guard keys >= 10 else { throw CLIError("--keys must be at least 10") }
+        var settings = KVSuiteSettings()
+        settings.keysPerExpert = keys
+        settings.minValue = minValue
+        settings.maxValue = maxValue
+        settings.operators = ops
+        settings.minTerms = minTerms
+        settings.maxTerms = maxTerms
+        settings.seed = seed
+        var sizes = KVSuiteSizes()
+        sizes.numericExamples = numericExamples
+        sizes.substitutionExamples = substitutionExamples
+        sizes.definitionPasses = definitionPasses
+        sizes.dcExamples = dcExamples
+        sizes.evalExamples = evalExamples
+        let suite = KVSuiteFiles.build(experts: names, settings: settings, sizes: sizes)
+        let (maps, files, tokenizer) = (suite.maps, suite.files, suite.tokenizer)
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for (name, records) in files.sorted(by: { $0.key < $1.key }) {
+            let lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(out)/\(name)")
+        }
+        try writeAtomically(Data(try tokenizer.serialized().utf8), to: "\(out)/vocab.json")
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.sortedKeys, .prettyPrinted]
+        for (name, map) in maps {
+            try writeAtomically(try pretty.encode(map), to: "\(mapDir)/\(name).json")
+        }
+        print("wrote \(files.count + 1) files to \(out) (vocabulary \(tokenizer.vocabularySize) tokens) and \(maps.count) key maps to \(mapDir)")
+    }
+}
