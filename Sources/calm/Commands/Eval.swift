@@ -16,6 +16,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate only the first N records.") var limit: Int?
     @Option(help: "With --composition: write per-token gate values (JSONL, one line per record) to this file.")
     var gates: String?
+    @Option(help: "Evaluate records on this many threads (set --threads 1 for BLAS then).") var workers = 1
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
 
@@ -30,18 +31,14 @@ struct Eval: ParsableCommand {
         var records = try TrainingData.records(text, path: data)
         if let limit { records = Array(records.prefix(max(0, limit))) }
         guard !records.isEmpty else { throw DataError("\(data): no records") }
-        var correct = 0
+        let outcome = try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records,
+                                              maxTokens: maxTokens, workers: workers)
+        let correct = outcome.correctCount
         var gateLines: [String] = []
-        for record in records {
-            let prompt = tokenizer.promptIDs(record.prompt)
-            // A completion cannot run past the context; longer answers are simply wrong.
-            let budget = min(maxTokens, max(0, loaded.maxContext - prompt.count))
-            let ids = try loaded.decoder.generate(prompt: prompt, maxTokens: budget, stopToken: tokenizer.eosID)
-            let answer = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
-            let ok = answer == record.completion.trimmingCharacters(in: .whitespacesAndNewlines)
-            if ok { correct += 1 }
-            if gates != nil, case .composition(let c) = loaded {
-                gateLines.append(try gateLine(c, record: record, tokens: prompt + ids, answer: answer, correct: ok))
+        if gates != nil, case .composition(let c) = loaded {
+            for (i, record) in records.enumerated() {
+                let tokens = tokenizer.promptIDs(record.prompt) + tokenizer.encode(outcome.answers[i])
+                gateLines.append(try gateLine(c, record: record, tokens: tokens, answer: outcome.answers[i], correct: outcome.correct[i]))
             }
         }
         if let gates {
