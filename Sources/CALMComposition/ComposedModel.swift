@@ -75,14 +75,27 @@ public final class ComposedModel {
         augments.map { $0.model.hiddenStates(tokens, layers: $0.layers) }
     }
 
+    /// The anchor block that the lowest bridge feeds.
+    public var lowestConnectedLayer: Int { bridgesByAnchorLayer.keys.min() ?? 0 }
+
+    /// The frozen anchor's output of `lowestConnectedLayer` (before any bridge): it depends
+    /// only on the tokens, so it can be computed once per example and reused every epoch.
+    public func frozenAnchorPrefix(_ tokens: TokenBatch) -> (layer: Int, hidden: Tensor) {
+        let layer = lowestConnectedLayer
+        let h = withoutGradients { anchor.forward(tokens, collect: [layer], upTo: layer).hidden[layer]! }
+        return (layer, h)
+    }
+
     /// Logits `(B, T, V)` of the composed model; pass `gates` to record every gate value.
-    public func forward(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil, gates: GateRecorder? = nil) -> Tensor {
+    /// `augmentStates` and `anchorPrefix` may come from earlier calls for the same tokens.
+    public func forward(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil,
+                        anchorPrefix: (layer: Int, hidden: Tensor)? = nil, gates: GateRecorder? = nil) -> Tensor {
         let states = augmentStates ?? self.augmentStates(tokens)
         // Keys/values of every bridge, computed once per forward.
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
-        return anchor.forward(tokens) { layer, h in
+        return anchor.forward(tokens, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
             for (i, j) in targets {
@@ -96,8 +109,9 @@ public final class ComposedModel {
     }
 
     /// Mean next-token loss on the masked targets (see `TransformerLM.loss`).
-    public func loss(_ tokens: TokenBatch, lossMask: [Bool]?, augmentStates: [[Int: Tensor]]? = nil) -> Tensor {
-        forward(tokens, augmentStates: augmentStates)
+    public func loss(_ tokens: TokenBatch, lossMask: [Bool]?, augmentStates: [[Int: Tensor]]? = nil,
+                     anchorPrefix: (layer: Int, hidden: Tensor)? = nil) -> Tensor {
+        forward(tokens, augmentStates: augmentStates, anchorPrefix: anchorPrefix)
             .crossEntropy(targets: TransformerLM.shiftedTargets(tokens, lossMask: lossMask))
     }
 }

@@ -111,16 +111,19 @@ public final class TransformerLM {
     /// - `collect`: block indices whose outputs to return.
     /// - `upTo`: stop after this block (no logits); nil runs the whole model.
     /// - `hook`: transforms each block's output before the next block sees it.
+    /// - `prefix`: the output of block `layer` computed earlier (before any hook) for these
+    ///   tokens; the pass resumes from there (frozen activations reused across epochs).
     public func forward(
         _ tokens: TokenBatch, cache: KVCache? = nil, collect: Set<Int> = [], upTo lastLayer: Int? = nil,
-        hook: BlockHook? = nil
+        prefix: (layer: Int, hidden: Tensor)? = nil, hook: BlockHook? = nil
     ) -> ForwardOutput {
+        precondition(prefix == nil || cache == nil, "forward: a prefix cannot continue a cache")
         let start = cache?.length ?? 0
-        var h = embed(tokens, startPosition: start)  // (B, T, C)
+        var h = prefix?.hidden ?? embed(tokens, startPosition: start)  // (B, T, C)
         var hidden: [Int: Tensor] = [:]
         let last = lastLayer ?? (config.numLayers - 1)
-        for layer in 0...last {
-            h = runBlock(layer, h, startPosition: start, cache: cache)
+        for layer in (prefix.map { $0.layer } ?? 0)...last {
+            if prefix?.layer != layer { h = runBlock(layer, h, startPosition: start, cache: cache) }
             if let hook { h = hook(layer, h) }
             if collect.contains(layer) { hidden[layer] = h }
         }

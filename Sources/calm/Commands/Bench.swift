@@ -1,0 +1,137 @@
+import ArgumentParser
+import CALMComposition
+import CALMModels
+import CALMTensor
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark composition training and composed decoding at fixed shapes (random weights).",
+        discussion: """
+            S: vocab 64, sequence 128, batch 16; anchor 256 wide, 8 blocks, 8 heads, FFN 1024; two augments \
+            128 wide, 8 blocks, 4 heads, FFN 512; connections (3,3) and (7,7). M: vocab 512, sequence 256, \
+            batch 8; anchor 512 wide, 12 blocks, 8 heads, FFN 2048; two augments 256 wide, 8 blocks, 8 heads, \
+            FFN 1024; connections (5,3) and (11,7). Benchmarks/reference.py measures the same in PyTorch.
+            """)
+
+    enum Size: String, ExpressibleByArgument { case S, M }
+
+    @Option(help: "Shape set: S or M.") var config: Size = .S
+    @Option(help: "Timed training steps (after one warm-up step).") var steps = 5
+    @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var runtime: RuntimeOptions
+
+    struct Shapes {
+        var vocab: Int, sequence: Int, batch: Int
+        var anchor: (width: Int, layers: Int, heads: Int, ffn: Int)
+        var augment: (width: Int, layers: Int, heads: Int, ffn: Int)
+        var connections: [Connection]
+        var newTokens: Int
+    }
+
+    var shapes: Shapes {
+        switch config {
+        case .S:
+            return Shapes(vocab: 64, sequence: 128, batch: 16, anchor: (256, 8, 8, 1024), augment: (128, 8, 4, 512),
+                          connections: [Connection(anchorLayer: 3, augmentLayer: 3), Connection(anchorLayer: 7, augmentLayer: 7)],
+                          newTokens: 112)
+        case .M:
+            return Shapes(vocab: 512, sequence: 256, batch: 8, anchor: (512, 12, 8, 2048), augment: (256, 8, 8, 1024),
+                          connections: [Connection(anchorLayer: 5, augmentLayer: 3), Connection(anchorLayer: 11, augmentLayer: 7)],
+                          newTokens: 64)
+        }
+    }
+
+    func run() throws {
+        try runtime.apply()
+        guard steps >= 1 else { throw CLIError("--steps must be at least 1") }
+        let s = shapes
+        func lm(_ p: (width: Int, layers: Int, heads: Int, ffn: Int), seed: UInt64) throws -> TransformerLM {
+            try TransformerLM(config: .llama(vocabSize: s.vocab, hiddenSize: p.width, numLayers: p.layers, numHeads: p.heads,
+                                             intermediateSize: p.ffn, maxPositions: s.sequence), seed: seed)
+        }
+        let model = try ComposedModel(anchor: try lm(s.anchor, seed: 1), augments: [
+            ("a", try lm(s.augment, seed: 2), s.connections), ("b", try lm(s.augment, seed: 3), s.connections),
+        ], heads: 8, seed: 4)
+        // Bridges start with zero output weights; give them values so every path does real work.
+        var g = SeededGenerator(seed: 5)
+        for (name, t) in model.parameters where name.hasSuffix("o_proj.weight") || name.hasSuffix("gate.weight") {
+            for i in 0..<t.count { t.data[i] = g.nextNormal() * 0.02 }
+        }
+        let ids = (0..<(s.batch * s.sequence)).map { _ in Int(g.next() % UInt64(s.vocab)) }
+        let tokens = TokenBatch(ids: ids, batch: s.batch, length: s.sequence)
+        let mask = [Bool](repeating: true, count: ids.count)
+        let optimizer = AdamW(parameters: model.parameters)
+        let tokensPerStep = Double(s.batch * s.sequence)
+
+        func timeSteps(_ loss: () -> Tensor) -> Double {
+            var best = Double.infinity
+            for step in 0...steps {
+                let start = DispatchTime.now()
+                optimizer.zeroGradients()
+                let l = loss()
+                l.backward()
+                optimizer.step(learningRate: 1e-4)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+                if step > 0 { best = min(best, seconds) }  // step 0 warms up
+            }
+            return best
+        }
+        // Public implementations recompute the frozen models every step.
+        let recomputed = timeSteps { model.loss(tokens, lossMask: mask) }
+        // This framework's savings: frozen activations computed once and reused.
+        let states = model.augmentStates(tokens)
+        let prefix = model.frozenAnchorPrefix(tokens)
+        let cached = timeSteps { model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix) }
+
+        // Decoding: batch 1, 16-token prompt, greedy.
+        let prompt = Array(ids.prefix(16))
+        let decodeStart = DispatchTime.now()
+        let generated = try model.generate(prompt: prompt, maxTokens: s.newTokens)
+        let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart.uptimeNanoseconds) / 1e9
+
+        let cost = CostReport(model: model, contextLength: s.sequence)
+        let gflops = cost.trainingFLOPsPerToken * tokensPerStep / recomputed / 1e9
+        let report: [(String, Double)] = [
+            ("train_tokens_per_s", tokensPerStep / recomputed),
+            ("train_cached_tokens_per_s", tokensPerStep / cached),
+            ("decode_tokens_per_s", Double(generated.count) / decodeSeconds),
+            ("gflops", gflops),
+            ("sgemm_gflops", Self.sgemmRate(m: s.batch * s.sequence, n: s.anchor.ffn, k: s.anchor.width)),
+            ("peak_rss_mb", Self.peakResidentMegabytes()),
+        ]
+        if json {
+            print("{" + report.map { "\"\($0.0)\": \(String(format: "%.2f", $0.1))" }.joined(separator: ", ")
+                  + ", \"config\": \"\(config.rawValue)\", \"threads\": \(BLAS.threads)}")
+        } else {
+            print("calm bench --config \(config.rawValue) (\(BLAS.threads) BLAS threads)")
+            for (k, v) in report { print("  \(k.padding(toLength: 26, withPad: " ", startingAt: 0)) \(String(format: "%.1f", v))") }
+        }
+    }
+
+    /// Best-of-several cblas_sgemm rate at one shape, in GFLOP/s.
+    static func sgemmRate(m: Int, n: Int, k: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let start = DispatchTime.now()
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        BLAS.gemm(transA: false, transB: false, m: m, n: n, k: k, a: ap.baseAddress!, lda: k,
+                                  b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9)
+        }
+        return 2 * Double(m * n * k) / best / 1e9
+    }
+
+    static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024  // Linux reports KiB
+    }
+}
