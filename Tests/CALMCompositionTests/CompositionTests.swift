@@ -102,3 +102,27 @@ struct CompositionTests {
         #expect(try ContentHash.of(model: expert, tokenizer: sharedTokenizer) == expertHash)
     }
 }
+
+@Suite("Reusing frozen activations")
+struct FrozenActivationTests {
+    @Test func cachedPrefixAndAugmentStatesGiveIdenticalLossAndGradients() throws {
+        let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: [
+            ("a", try tinyLM(width: 16, layers: 4, heads: 2, seed: 2), [Connection(anchorLayer: 1, augmentLayer: 3), Connection(anchorLayer: 3, augmentLayer: 1)]),
+        ])
+        randomizeOutputs(model)
+        let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 4], batch: 2, length: 6)
+        func run(_ loss: () -> Tensor) -> (Float, [[Float]]) {
+            for (_, p) in model.parameters { p.zeroGrad() }
+            let l = loss()
+            l.backward()
+            return (l.item, model.parameters.map { $0.tensor.grad ?? [] })
+        }
+        let (plainLoss, plainGrads) = run { model.loss(tokens, lossMask: nil) }
+        let states = model.augmentStates(tokens), prefix = model.frozenAnchorPrefix(tokens)
+        #expect(prefix.layer == 1)
+        let (cachedLoss, cachedGrads) = run { model.loss(tokens, lossMask: nil, augmentStates: states, anchorPrefix: prefix) }
+        #expect(plainLoss == cachedLoss)
+        #expect(plainGrads == cachedGrads)
+        #expect(plainGrads.allSatisfy { !$0.isEmpty })
+    }
+}
