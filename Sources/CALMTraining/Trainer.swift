@@ -64,6 +64,9 @@ public final class Trainer {
     /// Loss of one batch; must build a graph reaching `parameters`.
     let lossFunction: (TokenBatch, [Bool]) -> Tensor
     public var reporter: ProgressReporter?
+    /// Optional training-batch loss that also receives the batch's example indices (into the
+    /// training set), e.g. to reuse per-example cached activations. Evaluation keeps `loss`.
+    public var indexedLoss: ((TokenBatch, [Bool], [Int]) -> Tensor)?
 
     public init(parameters: NamedParameters, train: TrainingData, eval: TrainingData?, padID: Int,
                 options: TrainingOptions, loss: @escaping (TokenBatch, [Bool]) -> Tensor) throws {
@@ -102,10 +105,10 @@ public final class Trainer {
         let schedule = options.schedule
         while progress.step < options.steps {
             let started = Date()
-            let batch = progress.sampler.next(count: train.examples.count).map { train.examples[$0] }
-            let (tokens, mask) = collate(batch, padID: padID)
+            let indices = progress.sampler.next(count: train.examples.count)
+            let (tokens, mask) = collate(indices.map { train.examples[$0] }, padID: padID)
             optimizer.zeroGradients()
-            let loss = lossFunction(tokens, mask)
+            let loss = indexedLoss?(tokens, mask, indices) ?? lossFunction(tokens, mask)
             guard loss.item.isFinite else {
                 throw DataError("training diverged at step \(progress.step + 1) (loss \(loss.item)); try a lower learning rate")
             }

@@ -1,0 +1,134 @@
+import CALMCheckpoint
+import CALMModels
+import CALMTensor
+import CALMTraining
+import Foundation
+
+/// Everything `calm compose` (and `calm demo --retrain`) needs to train a composition.
+public struct CompositionJob {
+    public var anchorPath: String
+    public var experts: [String]
+    public var registry: ExpertRegistry
+    public var dataPath: String
+    public var evalPath: String?
+    public var outputPath: String
+    /// Explicit connections "ANCHOR:AUGMENT,..." per expert name, or under "*" for every
+    /// expert; experts without one use the default rule.
+    public var connectionSpecs: [String: String] = [:]
+    public var heads: Int?
+    public var options: TrainingOptions
+    public var resumePath: String?
+    /// Reuse frozen activations across epochs: nil decides by size (see `run`).
+    public var cacheFrozenActivations: Bool?
+    /// Largest activation cache `run` builds on its own.
+    public static let automaticCacheLimit = 2 << 30
+
+    public init(anchorPath: String, experts: [String], registry: ExpertRegistry, dataPath: String, outputPath: String,
+                options: TrainingOptions) {
+        self.anchorPath = anchorPath
+        self.experts = experts
+        self.registry = registry
+        self.dataPath = dataPath
+        self.outputPath = outputPath
+        self.options = options
+    }
+
+    public struct Result {
+        public let model: ComposedModel
+        public let spec: CompositionSpec
+        public let cost: CostReport
+        public let trainer: Trainer
+        public let usedActivationCache: Bool
+    }
+
+    /// Loads the anchor and experts, checks tokenizers, trains, and saves the composition
+    /// (with gate statistics, cost report and resumable state) at every save point.
+    public func run(reporter: ProgressReporter? = nil, log: (String) -> Void = { _ in }) throws -> Result {
+        guard !experts.isEmpty else { throw ConnectionError("give at least one expert") }
+        guard Set(experts).count == experts.count else { throw ConnectionError("an expert is listed twice") }
+        let anchor = try ArchitectureRegistry.load(anchorPath)
+        guard let anchorLM = anchor.model as? TransformerLM else {
+            throw CheckpointError(path: anchorPath, message: "the anchor must be a transformer LM")
+        }
+        var augments: [(name: String, model: any AugmentModel, connections: [Connection])] = []
+        var references: [CompositionSpec.AugmentReference] = []
+        for name in experts {
+            let (entry, expert) = try registry.load(name)
+            guard expert.tokenizer.fingerprint == anchor.tokenizer.fingerprint else {
+                throw RegistryError("expert \"\(name)\" uses a different tokenizer than the anchor \(anchorPath): CALM aligns the two models token by token, so they must share one")
+            }
+            let pairs: [Connection]
+            if let spec = connectionSpecs[name] ?? connectionSpecs["*"] {
+                do {
+                    pairs = try ConnectionRule.parse(spec, anchorLayers: anchorLM.config.numLayers, augmentLayers: expert.model.layerCount)
+                } catch { throw ConnectionError("connections for \(name): \(error)") }
+            } else {
+                pairs = ConnectionRule.defaultConnections(anchorLayers: anchorLM.config.numLayers, augmentLayers: expert.model.layerCount)
+            }
+            augments.append((name, expert.model, pairs))
+            references.append(.init(name: name, contentHash: entry.contentHash, architecture: entry.architecture, connections: pairs))
+        }
+        let spec = CompositionSpec(
+            anchor: .init(path: CompositionCheckpoint.reference(to: anchorPath, from: outputPath),
+                          contentHash: anchor.contentHash, architecture: anchor.architecture),
+            augments: references, heads: heads ?? anchorLM.config.numHeads, seed: options.seed)
+        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, seed: spec.seed)
+
+        var options = self.options
+        var resumeFile: HDF5File?
+        if let resumePath {
+            let (saved, file) = try CompositionCheckpoint.readSpec(resumePath)
+            guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads else {
+                throw CheckpointError(path: resumePath, message: "was trained with a different anchor, experts, connections or heads")
+            }
+            try readTensors(into: model.parameters, from: file)
+            options = try Trainer.savedOptions(in: file, steps: options.steps)
+            resumeFile = file
+        }
+
+        let tokenizer = anchor.tokenizer
+        let sequenceLength = model.maxContext - 1
+        let train = try TrainingData.load(dataPath, tokenizer: tokenizer, sequenceLength: sequenceLength)
+        let eval = try evalPath.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: sequenceLength) }
+        let padID = tokenizer.padID ?? 0
+        let trainer = try Trainer(parameters: model.parameters, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
+            model.loss(tokens, lossMask: mask)
+        }
+        if let resumeFile { try trainer.restoreState(from: resumeFile, steps: options.steps) }
+
+        // Caching pays once examples come round again and the cache fits in memory.
+        let cacheBytes = FrozenActivationCache.estimatedBytes(model: model, examples: train.examples)
+        let epochs = Double(options.steps * options.batchSize) / Double(train.examples.count)
+        let useCache = cacheFrozenActivations ?? (epochs > 1 && cacheBytes <= Self.automaticCacheLimit)
+        if useCache {
+            let cache = FrozenActivationCache(model: model, examples: train.examples)
+            trainer.indexedLoss = { tokens, mask, indices in
+                let (states, prefix) = cache.batch(indices, length: tokens.length)
+                return model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix)
+            }
+        }
+        let longest = train.examples.map(\.ids.count).max() ?? 1
+        let cost = CostReport(model: model, contextLength: longest)
+        log("composition: \(experts.joined(separator: " + ")) into \(anchorPath); \(train.examples.count) examples; "
+            + (useCache ? String(format: "frozen activations cached (%.1f MiB)", Double(cacheBytes) / 1_048_576) : "frozen models recomputed each step"))
+        log(cost.rendered())
+        trainer.reporter = reporter
+        let output = outputPath
+        try trainer.run { trainer in
+            let gates = Self.gateStatistics(model, data: train)
+            try CompositionCheckpoint.save(model, spec: spec, tokenizer: tokenizer, to: output, gateStatistics: gates,
+                                           costReport: cost) { try trainer.writeState(to: $0) }
+            trainer.reporter?.log("step \(trainer.progress.step): saved \(output)")
+        }
+        return Result(model: model, spec: spec, cost: cost, trainer: trainer, usedActivationCache: useCache)
+    }
+
+    /// Gate statistics over (up to 256 examples of) the composition data.
+    public static func gateStatistics(_ model: ComposedModel, data: TrainingData) -> [GateStatistics] {
+        let recorder = GateRecorder()
+        for example in data.examples.prefix(256) {
+            _ = withoutGradients { model.forward(TokenBatch(example.ids), gates: recorder) }
+        }
+        return GateStatistics.from(recorder.values, model: model)
+    }
+}
