@@ -40,7 +40,7 @@ let package = Package(
         // training and cached composed decoding.
         .target(name: "CALMComposition", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
-        .target(name: "CALMSuites", dependencies: ["CALMTensor", "CALMModels", "CALMTraining"]),
+        .target(name: "CALMSuites", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",

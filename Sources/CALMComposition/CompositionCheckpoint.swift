@@ -89,12 +89,15 @@ public enum CompositionCheckpoint {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// Relative path from the directory of `base` to `target` when `target` lies below it.
+    /// Path of `target` relative to the directory of `base` (with `..` where needed), so a
+    /// composition and its anchor can move together, e.g. in a clone of a repository.
     public static func reference(to target: String, from base: String) -> String {
-        let targetURL = URL(fileURLWithPath: target).standardizedFileURL
-        let dir = URL(fileURLWithPath: base).deletingLastPathComponent().standardizedFileURL.path
-        let full = targetURL.path
-        return full.hasPrefix(dir + "/") ? String(full.dropFirst(dir.count + 1)) : full
+        let to = URL(fileURLWithPath: target).standardizedFileURL.pathComponents
+        let from = URL(fileURLWithPath: base).deletingLastPathComponent().standardizedFileURL.pathComponents
+        var common = 0
+        while common < min(to.count, from.count), to[common] == from[common] { common += 1 }
+        guard common > 1 else { return URL(fileURLWithPath: target).standardizedFileURL.path }  // only "/" shared
+        return (Array(repeating: "..", count: from.count - common) + to[common...]).joined(separator: "/")
     }
 
     public static func save(_ model: ComposedModel, spec: CompositionSpec, tokenizer: any Tokenizer, to path: String,

@@ -1,3 +1,4 @@
+import CALMCheckpoint
 import CALMModels
 import CALMTraining
 import Foundation
@@ -83,6 +84,32 @@ public struct KVSuiteFiles: Sendable {
             pieces.formUnion(WordTokenizer.split(record.prompt + record.completion))
         }
         return KVSuiteFiles(maps: maps, files: files, tokenizer: WordTokenizer(pieces: pieces.sorted()))
+    }
+}
+
+extension KVSuiteFiles {
+    /// Writes every JSONL set and `vocab.json` to `dataDirectory` and each key map to
+    /// `mapDirectory/<expert>.json`, each file atomically.
+    public func write(dataDirectory: String, mapDirectory: String) throws {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: mapDirectory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for (name, records) in files.sorted(by: { $0.key < $1.key }) {
+            let lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+            try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(dataDirectory)/\(name)")
+        }
+        try writeAtomically(Data(try tokenizer.serialized().utf8), to: "\(dataDirectory)/vocab.json")
+        for (name, map) in maps {
+            try writeAtomically(try Self.mapJSON(map), to: "\(mapDirectory)/\(name).json")
+        }
+    }
+
+    /// A key map as written to `checkpoints/kv/<expert>.json`.
+    public static func mapJSON(_ map: KVMap) throws -> Data {
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try pretty.encode(map)
     }
 }
 

@@ -33,6 +33,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Longest sequence the model supports (default: --seq-len).") var maxPositions: Int?
     @Option(help: "Training sequence length in tokens.") var seqLen = 128
 
+    @Flag(help: "Write the final checkpoint without optimizer state (a third of the size; it cannot be resumed).")
+    var noResumeState = false
+
     @OptionGroup var training: TrainingFlags
     @OptionGroup var runtime: RuntimeOptions
 
@@ -70,8 +73,12 @@ struct Pretrain: ParsableCommand {
         log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters; data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
         trainer.reporter = ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)
         let outputPath = output
+        let slimFinal = noResumeState
         try trainer.run { trainer in
-            try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: outputPath) { try trainer.writeState(to: $0) }
+            let final = trainer.progress.step == trainer.options.steps
+            try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: outputPath) { file in
+                if !(final && slimFinal) { try trainer.writeState(to: file) }
+            }
             trainer.reporter?.log("step \(trainer.progress.step): saved \(outputPath)")
         }
         let losses = trainer.progress.losses

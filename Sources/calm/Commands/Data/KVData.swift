@@ -59,22 +59,8 @@ struct KVData: ParsableCommand {
         sizes.dcExamples = dcExamples
         sizes.evalExamples = evalExamples
         let suite = KVSuiteFiles.build(experts: names, settings: settings, sizes: sizes)
+        try suite.write(dataDirectory: out, mapDirectory: mapDir)
         let (maps, files, tokenizer) = (suite.maps, suite.files, suite.tokenizer)
-
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        for (name, records) in files.sorted(by: { $0.key < $1.key }) {
-            let lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-            try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(out)/\(name)")
-        }
-        try writeAtomically(Data(try tokenizer.serialized().utf8), to: "\(out)/vocab.json")
-        let pretty = JSONEncoder()
-        pretty.outputFormatting = [.sortedKeys, .prettyPrinted]
-        for (name, map) in maps {
-            try writeAtomically(try pretty.encode(map), to: "\(mapDir)/\(name).json")
-        }
         print("wrote \(files.count + 1) files to \(out) (vocabulary \(tokenizer.vocabularySize) tokens) and \(maps.count) key maps to \(mapDir)")
     }
 }

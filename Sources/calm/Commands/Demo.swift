@@ -1,0 +1,145 @@
+import ArgumentParser
+import CALMCheckpoint
+import CALMComposition
+import CALMModels
+import CALMSuites
+import CALMTensor
+import CALMTraining
+import Foundation
+
+/// The paper's key-value arithmetic experiment (§4.1) on the shipped models.
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate the shipped key-value arithmetic models and print the results beside the paper's.",
+        discussion: """
+            Regenerates the data sets from the recorded seed (checking them against checkpoints/kv/*.json), \
+            evaluates anchor, augment and CALM on KV-Substitution, Numeric-Arithmetic and KV-Arithmetic \
+            (held-out keys only), then the two-expert composition on mixed expressions, with gate routing. \
+            --retrain first retrains every composition from D_C into --work.
+            """)
+
+    @Option(help: "Directory with anchor.h5, experts/, compositions/ and kv/.") var checkpoints = "checkpoints"
+    @Option(help: "Working directory for data (and retrained compositions).") var work = "runs/demo-kv"
+    @Flag(help: "Retrain every composition from D_C before evaluating.") var retrain = false
+    @Option(help: "Examples per cell (the data sets hold 1000).") var limit = 1000
+    @Option(help: "Evaluation threads.") var workers = 2
+    @OptionGroup var runtime: RuntimeOptions
+
+    /// Settings that produced the shipped data; see scripts/train_kv_models.sh.
+    static var settings: KVSuiteSettings { KVSuiteSettings() }
+    static let experts = ["kv", "kv-a", "kv-b"]
+
+    /// The shipped compositions: file name, experts, D_C, explicit connections.
+    static let compositions: [(file: String, experts: [String], data: String)] = [
+        ("kv-arithmetic", ["kv"], "kv-dc.jsonl"),
+        ("kv-two-experts", ["kv-a", "kv-b"], "mixed-dc.jsonl"),
+        ("kv-a-only", ["kv-a"], "mixed-dc.jsonl"),
+        ("kv-b-only", ["kv-b"], "mixed-dc.jsonl"),
+    ]
+    static let connections = "0:2,1:3"
+    static var compositionOptions: TrainingOptions {
+        var o = TrainingOptions()
+        o.steps = 1500
+        o.batchSize = 64
+        o.learningRate = 2e-3
+        o.warmupSteps = 100
+        o.weightDecay = 0.0
+        o.seed = 0
+        return o
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)  // evaluation spreads records over threads instead
+        try runtime.apply()
+        let started = Date()
+        let data = "\(work)/data"
+        let suite = KVSuiteFiles.build(experts: Self.experts, settings: Self.settings, sizes: KVSuiteSizes())
+        try suite.write(dataDirectory: data, mapDirectory: "\(work)/kv")
+        for (name, map) in suite.maps {
+            let shipped = "\(checkpoints)/kv/\(name).json"
+            guard let bytes = FileManager.default.contents(atPath: shipped) else { throw CLIError("\(shipped): missing key map") }
+            guard bytes == (try KVSuiteFiles.mapJSON(map)) else {
+                throw CLIError("\(shipped): differs from the regenerated key map (generator settings changed?)")
+            }
+        }
+        let registry = ExpertRegistry(directory: "\(checkpoints)/experts")
+        let anchorPath = "\(checkpoints)/anchor.h5"
+        var compositionDir = "\(checkpoints)/compositions"
+        if retrain {
+            compositionDir = "\(work)/compositions"
+            try FileManager.default.createDirectory(atPath: compositionDir, withIntermediateDirectories: true)
+            for c in Self.compositions {
+                var job = CompositionJob(anchorPath: anchorPath, experts: c.experts, registry: registry,
+                                         dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
+                                         options: Self.compositionOptions)
+                job.connectionSpecs["*"] = Self.connections
+                print("retraining \(c.file) ...")
+                _ = try job.run(reporter: ProgressReporter(totalSteps: job.options.steps, logEvery: 500))
+            }
+        }
+
+        func records(_ name: String) -> [TrainingData.PromptCompletion] { Array(suite.files[name]!.prefix(limit)) }
+        func score<D: IncrementalDecoder>(_ d: D, tokenizer: any Tokenizer, _ set: String) throws -> Double {
+            100 * (try ExactMatch.evaluate(d, tokenizer: tokenizer, records: records(set), workers: workers).accuracy)
+        }
+        let anchor = try ModelCheckpoint.load(anchorPath)
+        let (_, kv) = try registry.load("kv")
+        let kvLM = kv.model as! TransformerLM
+        func composition(_ file: String) throws -> LoadedComposition {
+            try CompositionCheckpoint.load("\(compositionDir)/\(file).h5", registry: registry)
+        }
+        let calm = try composition("kv-arithmetic")
+        let sets = [("KV-Substitution", "kv-subst-eval.jsonl", (98.1, 0.0, 92.9)),
+                    ("Numeric-Arithmetic", "numeric-eval.jsonl", (4.2, 73.7, 72.0)),
+                    ("KV-Arithmetic", "kv-arith-eval.jsonl", (0.7, 0.0, 84.3))]
+        print("\nTable 1: accuracy (%) on held-out data, \(limit) expressions per cell (paper's numbers in brackets)")
+        print("dataset              m_A (augment kv)   m_B (anchor)     CALM")
+        for (name, file, paper) in sets {
+            let a = try score(kvLM, tokenizer: kv.tokenizer, file)
+            let b = try score(anchor.model, tokenizer: anchor.tokenizer, file)
+            let c = try score(calm.model, tokenizer: calm.tokenizer, file)
+            print(name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + String(format: " %5.1f [%5.1f]     %5.1f [%5.1f]   %5.1f [%5.1f]", a, paper.0, b, paper.1, c, paper.2))
+        }
+
+        print("\nTwo experts: KV-Arithmetic over keys of both kv-a and kv-b (held-out keys)")
+        let two = try composition("kv-two-experts")
+        for (label, file) in [("CALM(anchor + kv-a)", "kv-a-only"), ("CALM(anchor + kv-b)", "kv-b-only")] {
+            let c = try composition(file)
+            print(label.padding(toLength: 28, withPad: " ", startingAt: 0)
+                  + String(format: " %5.1f", try score(c.model, tokenizer: c.tokenizer, "mixed-eval.jsonl")))
+        }
+        print("CALM(anchor + kv-a + kv-b)".padding(toLength: 28, withPad: " ", startingAt: 0)
+              + String(format: " %5.1f", try score(two.model, tokenizer: two.tokenizer, "mixed-eval.jsonl")))
+        try printRouting(two, suite: suite)
+        print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
+    }
+
+    /// Mean gate of each expert on the tokens of its own keys versus the other expert's keys.
+    private func printRouting(_ c: LoadedComposition, suite: KVSuiteFiles) throws {
+        let owner: [Int: Int] = Dictionary(suite.maps.enumerated().flatMap { index, entry in
+            entry.map.keys.keys.flatMap { key in [key, " " + key].map { (c.tokenizer.encode($0)[0], index) } }
+        }, uniquingKeysWith: { a, _ in a })
+        let expertIndex = c.model.augments.map { slot in Self.experts.firstIndex(of: slot.name)! }
+        var sums = [[Double]](repeating: [0, 0], count: c.model.augments.count)
+        var counts = [[Int]](repeating: [0, 0], count: c.model.augments.count)
+        for record in suite.files["mixed-eval.jsonl"]!.prefix(200) {
+            let ids = c.tokenizer.promptIDs(record.prompt)
+            let recorder = GateRecorder()
+            _ = withoutGradients { c.model.forward(TokenBatch(ids), gates: recorder) }
+            for (key, values) in recorder.values {
+                for (t, id) in ids.enumerated() {
+                    guard let o = owner[id] else { continue }
+                    let own = o == expertIndex[key.augment] ? 0 : 1
+                    sums[key.augment][own] += Double(values[t])
+                    counts[key.augment][own] += 1
+                }
+            }
+        }
+        print("gate routing (mean gate over connections, 200 expressions):")
+        for (i, slot) in c.model.augments.enumerated() {
+            print(String(format: "  %@: %.3f on its own keys, %.3f on the other expert's keys", slot.name,
+                         sums[i][0] / Double(max(counts[i][0], 1)), sums[i][1] / Double(max(counts[i][1], 1))))
+        }
+    }
+}
