@@ -1,5 +1,6 @@
 /// One bridge: the output of augment block `augmentLayer` feeds a cross-attention whose result
-/// is added to the output of anchor block `anchorLayer` (0-based block indices).
+/// is added to the output of anchor block `anchorLayer` (0-based block indices; -1 names the
+/// embedding output, before the first block).
 public struct Connection: Codable, Hashable, Sendable, CustomStringConvertible {
     public var anchorLayer: Int
     public var augmentLayer: Int
@@ -56,11 +57,11 @@ public enum ConnectionRule {
     public static func validate(_ pairs: [Connection], anchorLayers: Int, augmentLayers: Int) throws {
         guard !pairs.isEmpty else { throw ConnectionError("no connections given") }
         for p in pairs {
-            guard (0..<anchorLayers).contains(p.anchorLayer) else {
-                throw ConnectionError("connection \(p): anchor layer \(p.anchorLayer) is outside 0...\(anchorLayers - 1)")
+            guard (-1..<anchorLayers).contains(p.anchorLayer) else {
+                throw ConnectionError("connection \(p): anchor layer \(p.anchorLayer) is outside -1...\(anchorLayers - 1) (-1: the embedding output)")
             }
-            guard (0..<augmentLayers).contains(p.augmentLayer) else {
-                throw ConnectionError("connection \(p): augment layer \(p.augmentLayer) is outside 0...\(augmentLayers - 1)")
+            guard (-1..<augmentLayers).contains(p.augmentLayer) else {
+                throw ConnectionError("connection \(p): augment layer \(p.augmentLayer) is outside -1...\(augmentLayers - 1) (-1: the embedding output)")
             }
         }
         guard Set(pairs).count == pairs.count else { throw ConnectionError("a connection is listed twice") }

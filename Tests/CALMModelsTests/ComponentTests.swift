@@ -72,3 +72,25 @@ struct ComponentTests {
         #expect(abs(s.rate(at: 110) - 0.1) < 1e-6)
     }
 }
+
+@Suite("Low-rank adapters")
+struct LowRankAdapterTests {
+    @Test func onlyAdaptersTrainAndMergingKeepsTheFunction() throws {
+        let model = try TransformerLM(config: .llama(vocabSize: 13, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 24), seed: 1)
+        let tokens = TokenBatch([1, 4, 7, 2, 9])
+        let before = withoutGradients { model.forward(tokens).logits!.data }
+        let adapters = model.attachLowRankAdapters(rank: 3, alpha: 3, seed: 2)
+        #expect(adapters.count == 2 * 2 * 7)
+        #expect(withoutGradients { model.forward(tokens).logits!.data } == before)  // B starts at zero
+        model.loss(tokens).backward()
+        #expect(model.parameters.allSatisfy { $0.tensor.grad == nil })
+        #expect(adapters.filter { $0.name.hasSuffix("lora_b") }.allSatisfy { $0.tensor.grad != nil })
+        var g = SeededGenerator(seed: 3)
+        for (_, t) in adapters { for i in 0..<t.count { t.data[i] = g.nextNormal() * 0.1 } }
+        let adapted = withoutGradients { model.forward(tokens).logits!.data }
+        #expect(adapted != before)
+        model.mergeLowRankAdapters()
+        let merged = withoutGradients { model.forward(tokens).logits!.data }
+        #expect(zip(adapted, merged).map { abs($0 - $1) }.max()! < 1e-4)
+    }
+}

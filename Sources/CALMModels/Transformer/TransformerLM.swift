@@ -77,6 +77,40 @@ public final class TransformerLM {
         }
     }
 
+    /// Every projection of every block (attention and MLP), for attaching adapters.
+    public var projections: [(name: String, layer: Linear)] {
+        blocks.enumerated().flatMap { i, b in
+            [("layers.\(i).attn.q_proj", b.query), ("layers.\(i).attn.k_proj", b.key), ("layers.\(i).attn.v_proj", b.value),
+             ("layers.\(i).attn.o_proj", b.output)] + (b.gate.map { [("layers.\(i).mlp.gate_proj", $0)] } ?? [])
+                + [("layers.\(i).mlp.up_proj", b.up), ("layers.\(i).mlp.down_proj", b.down)]
+        }
+    }
+
+    /// Freezes the model and attaches a rank-`rank` LoRA adapter to every projection;
+    /// returns the adapters' parameters (the only trainable ones).
+    public func attachLowRankAdapters(rank: Int, alpha: Float, seed: UInt64) -> NamedParameters {
+        setTrainable(false)
+        var g = SeededGenerator(seed: seed)
+        var out: NamedParameters = []
+        for (name, layer) in projections {
+            let adapter = LowRankAdapter(inFeatures: layer.weight.shape[1], outFeatures: layer.weight.shape[0],
+                                         rank: rank, alpha: alpha, generator: &g)
+            layer.slot.adapter = adapter
+            out += [("\(name).lora_a", adapter.down), ("\(name).lora_b", adapter.up)]
+        }
+        return out
+    }
+
+    /// Folds every adapter into its weight (W += scale · B A) and removes it.
+    public func mergeLowRankAdapters() {
+        for (_, layer) in projections {
+            guard let adapter = layer.slot.adapter else { continue }
+            let delta = adapter.delta
+            for i in 0..<delta.count { layer.weight.data[i] += delta[i] }
+            layer.slot.adapter = nil
+        }
+    }
+
     public func makeCache(batch: Int = 1, capacity: Int? = nil) -> KVCache {
         KVCache(layers: config.numLayers, batch: batch, capacity: capacity ?? config.maxPositions,
                 kvHeads: config.numKVHeads, headDim: config.headDim)
@@ -108,7 +142,7 @@ public final class TransformerLM {
     /// A forward pass.
     ///
     /// - `cache`: continue from the cached positions and append the new ones (inference).
-    /// - `collect`: block indices whose outputs to return.
+    /// - `collect`: block indices whose outputs to return (-1: the embedding output).
     /// - `upTo`: stop after this block (no logits); nil runs the whole model.
     /// - `hook`: transforms each block's output before the next block sees it.
     /// - `prefix`: the output of block `layer` computed earlier (before any hook) for these
@@ -122,8 +156,9 @@ public final class TransformerLM {
         var h = prefix?.hidden ?? embed(tokens, startPosition: start)  // (B, T, C)
         var hidden: [Int: Tensor] = [:]
         let last = lastLayer ?? (config.numLayers - 1)
-        for layer in (prefix.map { $0.layer } ?? 0)...last {
-            if prefix?.layer != layer { h = runBlock(layer, h, startPosition: start, cache: cache) }
+        // Layer -1 is the embedding output: hooks and `collect` see it before block 0.
+        for layer in (prefix.map { $0.layer } ?? -1)...last {
+            if layer >= 0, prefix?.layer != layer { h = runBlock(layer, h, startPosition: start, cache: cache) }
             if let hook { h = hook(layer, h) }
             if collect.contains(layer) { hidden[layer] = h }
         }

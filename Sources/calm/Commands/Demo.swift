@@ -23,6 +23,7 @@ struct Demo: ParsableCommand {
     @Flag(help: "Retrain every composition from D_C before evaluating.") var retrain = false
     @Option(help: "Examples per cell (the data sets hold 1000).") var limit = 1000
     @Option(help: "Evaluation threads.") var workers = 2
+    @Option(help: "Also write the results as an SVG bar chart to this file.") var plot: String?
     @OptionGroup var runtime: RuntimeOptions
 
     /// Settings that produced the shipped data; see scripts/train_kv_models.sh.
@@ -94,23 +95,34 @@ struct Demo: ParsableCommand {
                     ("KV-Arithmetic", "kv-arith-eval.jsonl", (0.7, 0.0, 84.3))]
         print("\nTable 1: accuracy (%) on held-out data, \(limit) expressions per cell (paper's numbers in brackets)")
         print("dataset              m_A (augment kv)   m_B (anchor)     CALM")
+        var table: [[Double]] = []
         for (name, file, paper) in sets {
             let a = try score(kvLM, tokenizer: kv.tokenizer, file)
             let b = try score(anchor.model, tokenizer: anchor.tokenizer, file)
             let c = try score(calm.model, tokenizer: calm.tokenizer, file)
+            table.append([a, b, c])
             print(name.padding(toLength: 20, withPad: " ", startingAt: 0)
                   + String(format: " %5.1f [%5.1f]     %5.1f [%5.1f]   %5.1f [%5.1f]", a, paper.0, b, paper.1, c, paper.2))
         }
 
         print("\nTwo experts: KV-Arithmetic over keys of both kv-a and kv-b (held-out keys)")
         let two = try composition("kv-two-experts")
-        for (label, file) in [("CALM(anchor + kv-a)", "kv-a-only"), ("CALM(anchor + kv-b)", "kv-b-only")] {
-            let c = try composition(file)
-            print(label.padding(toLength: 28, withPad: " ", startingAt: 0)
-                  + String(format: " %5.1f", try score(c.model, tokenizer: c.tokenizer, "mixed-eval.jsonl")))
+        var mixed: [Double] = []
+        for (label, file) in [("CALM(anchor + kv-a)", "kv-a-only"), ("CALM(anchor + kv-b)", "kv-b-only"),
+                              ("CALM(anchor + kv-a + kv-b)", "kv-two-experts")] {
+            let c = file == "kv-two-experts" ? two : try composition(file)
+            mixed.append(try score(c.model, tokenizer: c.tokenizer, "mixed-eval.jsonl"))
+            print(label.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %5.1f", mixed.last!))
         }
-        print("CALM(anchor + kv-a + kv-b)".padding(toLength: 28, withPad: " ", startingAt: 0)
-              + String(format: " %5.1f", try score(two.model, tokenizer: two.tokenizer, "mixed-eval.jsonl")))
+        if let plot {
+            let chart = BarChart(
+                title: "CALM on key-value arithmetic (held-out keys, \(limit) expressions per bar)",
+                groups: sets.map(\.0) + ["Mixed KV (2 experts)"],
+                series: [("augment kv / CALM(+kv-a)", table.map { $0[0] } + [mixed[0]]),
+                         ("anchor / CALM(+kv-b)", table.map { $0[1] } + [mixed[1]]),
+                         ("CALM / CALM(+kv-a+kv-b)", table.map { $0[2] } + [mixed[2]])])
+            try writeAtomically(Data(chart.svg().utf8), to: plot)
+        }
         try printRouting(two, suite: suite)
         print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
     }

@@ -18,6 +18,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Held-out data for evaluation loss.") var evalData: String?
     @Option(help: "Output checkpoint (.h5).") var output: String
     @Option(help: "Resume from a checkpoint written by pretrain (its model and state are used).") var resume: String?
+    @Option(help: "Start from this model checkpoint's weights, configuration and tokenizer (fine-tuning).") var initFrom: String?
+    @Option(help: "With --init-from: train only rank-r LoRA adapters on every projection, merged into the output.")
+    var loraRank: Int?
     @Option(help: "Model configuration JSON; vocab_size may be omitted (taken from the tokenizer).") var config: String?
     @Option(help: """
         Tokenizer: reuse a checkpoint's (.h5), load a tokenizer description (.json), or take the characters         of any other text file; default: the characters of the data.
@@ -49,11 +52,21 @@ struct Pretrain: ParsableCommand {
             model = checkpoint.model
             tokenizer = checkpoint.tokenizer
             resumeFile = try HDF5File.open(resume)
+        } else if let initFrom {
+            let checkpoint = try ModelCheckpoint.load(initFrom)
+            model = checkpoint.model
+            tokenizer = checkpoint.tokenizer
         } else {
             tokenizer = try makeTokenizer()
             model = try TransformerLM(config: try makeConfig(vocabSize: tokenizer.vocabularySize), seed: training.seed)
         }
-        model.setTrainable(true)
+        var trainable = model.parameters
+        if let loraRank {
+            guard initFrom != nil, loraRank > 0 else { throw CLIError("--lora-rank needs --init-from and a positive rank") }
+            trainable = model.attachLowRankAdapters(rank: loraRank, alpha: Float(loraRank), seed: training.seed)
+        } else {
+            model.setTrainable(true)
+        }
         guard seqLen > 1, seqLen + 1 <= model.config.maxPositions + 1 else {
             throw CLIError("--seq-len must be in 2...\(model.config.maxPositions) (the model's max positions)")
         }
@@ -62,7 +75,7 @@ struct Pretrain: ParsableCommand {
 
         var options = training.options
         if let resumeFile { options = try Trainer.savedOptions(in: resumeFile, steps: training.steps) }
-        let trainer = try Trainer(parameters: model.parameters, train: train, eval: eval,
+        let trainer = try Trainer(parameters: trainable, train: train, eval: eval,
                                   padID: tokenizer.padID ?? 0, options: options) { tokens, mask in
             model.loss(tokens, lossMask: mask)
         }
@@ -70,12 +83,13 @@ struct Pretrain: ParsableCommand {
         resumeFile = nil
 
         let log = FileHandle.standardError
-        log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters; data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
+        log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters (\(trainable.reduce(0) { $0 + $1.tensor.count }) trainable); data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
         trainer.reporter = ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)
         let outputPath = output
         let slimFinal = noResumeState
         try trainer.run { trainer in
             let final = trainer.progress.step == trainer.options.steps
+            if final && loraRank != nil { model.mergeLowRankAdapters() }
             try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: outputPath) { file in
                 if !(final && slimFinal) { try trainer.writeState(to: file) }
             }
