@@ -6,14 +6,16 @@ import CALMTensor
 ///
 /// ```
 /// a  = proj(H_A)                               (B, S, D_B)   augment states in anchor width
-/// q  = W_q · rms(H_B),  k = W_k · rms(a),  v = W_v · rms(a)
+/// q  = RoPE(W_q · rms(H_B)),  k = RoPE(W_k · rms(a)),  v = W_v · rms(a)
 /// y  = W_o · attention(q, k, v), causal        (B, T, D_B)   position t sees s ≤ t only
 /// g  = sigmoid(w_g · rms(H_B) + b_g)           (B, T, 1)     per token, per augment and connection
 /// H_B ← H_B + g ⊙ y
 /// ```
 /// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
 /// The RMS norms (learned scale, initialised to 1) keep attention logits in range whatever
-/// the two models' residual-stream magnitudes are.
+/// the two models' residual-stream magnitudes are. Rotary position embeddings on q and k (the
+/// two models see the same tokens at the same positions) let a bridge find the augment state
+/// at a given relative position, e.g. the same token, which content alone cannot express.
 public final class Bridge {
     public let connection: Connection
     public let heads: Int
@@ -21,11 +23,15 @@ public final class Bridge {
     public let queryNorm: Tensor, keyNorm: Tensor  // (D_B)
     public let query: Linear, key: Linear, value: Linear, output: Linear  // (D_B, D_B)
     public let gate: Linear  // (1, D_B)
+    /// Rotary embedding of bridge queries and keys (nil: content-only attention).
+    let rotary: RotaryEmbedding?
     static let normEps: Float = 1e-6
 
-    init(connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, generator: inout SeededGenerator) {
+    init(connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, rotary: Bool,
+         generator: inout SeededGenerator) {
         self.connection = connection
         self.heads = heads
+        self.rotary = rotary ? RotaryEmbedding(headDim: anchorWidth / heads, theta: 10_000) : nil
         let std: Float = 0.02
         projection = Linear(inFeatures: augmentWidth, outFeatures: anchorWidth, bias: true,
                             std: 1 / Float(augmentWidth).squareRoot(), generator: &generator)
@@ -48,24 +54,28 @@ public final class Bridge {
             + gate.parameters("\(prefix).gate")
     }
 
-    /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)`.
-    func keysValues(_ augmentStates: Tensor) -> (keys: Tensor, values: Tensor) {
+    /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)` at positions from `start`.
+    func keysValues(_ augmentStates: Tensor, startPosition start: Int = 0) -> (keys: Tensor, values: Tensor) {
         let (b, s) = (augmentStates.shape[0], augmentStates.shape[1])
         let a = projection(augmentStates).rmsNorm(weight: keyNorm, eps: Self.normEps)  // (B, S, D_B)
-        return (key(a).reshaped([b, s, heads, headDim]), value(a).reshaped([b, s, heads, headDim]))
+        var k = key(a).reshaped([b, s, heads, headDim])
+        if let rotary { k = k.rope(rotary, startPosition: start) }
+        return (k, value(a).reshaped([b, s, heads, headDim]))
     }
 
-    /// Query input and gate `(B, T, 1)` from anchor states `(B, T, D_B)`.
-    private func queryAndGate(_ anchorStates: Tensor) -> (query: Tensor, gate: Tensor) {
+    /// Query and gate `(B, T, 1)` from anchor states `(B, T, D_B)` at positions from `start`.
+    private func queryAndGate(_ anchorStates: Tensor, startPosition start: Int) -> (query: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let h = anchorStates.rmsNorm(weight: queryNorm, eps: Self.normEps)
-        return (query(h).reshaped([b, t, heads, headDim]), gate(h).sigmoid())
+        var q = query(h).reshaped([b, t, heads, headDim])
+        if let rotary { q = q.rope(rotary, startPosition: start) }
+        return (q, gate(h).sigmoid())
     }
 
     /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
     func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
-        let (q, g) = queryAndGate(anchorStates)
+        let (q, g) = queryAndGate(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
         return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
     }
@@ -73,7 +83,7 @@ public final class Bridge {
     /// The same for new anchor positions, attending over cached keys/values (inference).
     func cachedContribution(anchorStates: Tensor, cache: KVCache, slot: Int) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
-        let (q, g) = queryAndGate(anchorStates)
+        let (q, g) = queryAndGate(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q, layer: slot, scale: nil)
         return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
     }

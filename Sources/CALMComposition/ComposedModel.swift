@@ -25,13 +25,15 @@ public final class ComposedModel {
     public let anchor: TransformerLM
     public let augments: [AugmentSlot]
     public let heads: Int
+    /// Whether bridge queries and keys carry rotary position embeddings.
+    public let rotaryBridges: Bool
     /// anchor layer -> the bridges that add into its output, as (augment, bridge) indices.
     let bridgesByAnchorLayer: [Int: [(augment: Int, bridge: Int)]]
 
     /// - augments: name, frozen model and connections for each augment.
     /// - heads: cross-attention heads (default: the anchor's).
     public init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
-                heads: Int? = nil, seed: UInt64 = 0) throws {
+                heads: Int? = nil, rotaryBridges: Bool = true, seed: UInt64 = 0) throws {
         guard !specs.isEmpty else { throw ConnectionError("a composition needs at least one augment") }
         let width = anchor.config.hiddenSize
         let heads = heads ?? anchor.config.numHeads
@@ -40,6 +42,7 @@ public final class ComposedModel {
         }
         self.anchor = anchor
         self.heads = heads
+        self.rotaryBridges = rotaryBridges
         var generator = SeededGenerator(seed: seed)
         var slots: [AugmentSlot] = []
         var byLayer: [Int: [(augment: Int, bridge: Int)]] = [:]
@@ -47,7 +50,7 @@ public final class ComposedModel {
             try ConnectionRule.validate(spec.connections, anchorLayers: anchor.config.numLayers, augmentLayers: spec.model.layerCount)
             let bridges = spec.connections.map {
                 Bridge(connection: $0, augmentWidth: spec.model.outputWidth(ofLayer: $0.augmentLayer),
-                       anchorWidth: width, heads: heads, generator: &generator)
+                       anchorWidth: width, heads: heads, rotary: rotaryBridges, generator: &generator)
             }
             for (j, c) in spec.connections.enumerated() { byLayer[c.anchorLayer, default: []].append((i, j)) }
             spec.model.freeze()
@@ -166,7 +169,8 @@ extension ComposedModel: IncrementalDecoder {
             for (i, slot) in augments.enumerated() {
                 let states = slot.model.hiddenStates(batch, layers: slot.layers, cache: state.augmentCaches[i])
                 for (j, bridge) in slot.bridges.enumerated() {
-                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!)
+                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!,
+                                                   startPosition: state.crossCaches[i].length)
                     state.crossCaches[i].store(layer: j, keys: k, values: v)
                 }
             }

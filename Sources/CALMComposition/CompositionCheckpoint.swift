@@ -36,15 +36,18 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     public var anchor: AnchorReference
     public var augments: [AugmentReference]
     public var heads: Int
+    /// Rotary position embeddings on bridge queries and keys.
+    public var rotary: Bool
     public var gate = "sigmoid(w · rms(h) + b), per token, per augment and connection"
     public var seed: UInt64
 
-    enum CodingKeys: String, CodingKey { case anchor, augments, heads, gate, seed }
+    enum CodingKeys: String, CodingKey { case anchor, augments, heads, rotary, gate, seed }
 
-    public init(anchor: AnchorReference, augments: [AugmentReference], heads: Int, seed: UInt64) {
+    public init(anchor: AnchorReference, augments: [AugmentReference], heads: Int, rotary: Bool = true, seed: UInt64) {
         self.anchor = anchor
         self.augments = augments
         self.heads = heads
+        self.rotary = rotary
         self.seed = seed
     }
 }
@@ -150,7 +153,8 @@ public enum CompositionCheckpoint {
             let (_, expert) = try registry.load(reference.name, expectedHash: reference.contentHash)
             augments.append((reference.name, expert.model, reference.connections))
         }
-        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, seed: spec.seed)
+        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary,
+                                      seed: spec.seed)
         try readTensors(into: model.parameters, from: file)
         let gates = try file.stringAttribute("gate_statistics").flatMap { try? JSONDecoder().decode([GateStatistics].self, from: Data($0.utf8)) }
         let cost = try file.stringAttribute("cost_report").flatMap { try? JSONDecoder().decode(CostReport.self, from: Data($0.utf8)) }

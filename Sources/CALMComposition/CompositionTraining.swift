@@ -16,6 +16,8 @@ public struct CompositionJob {
     /// expert; experts without one use the default rule.
     public var connectionSpecs: [String: String] = [:]
     public var heads: Int?
+    /// Rotary position embeddings on bridge queries and keys.
+    public var rotaryBridges = true
     public var options: TrainingOptions
     public var resumePath: String?
     /// Reuse frozen activations across epochs: nil decides by size (see `run`).
@@ -71,14 +73,16 @@ public struct CompositionJob {
         let spec = CompositionSpec(
             anchor: .init(path: CompositionCheckpoint.reference(to: anchorPath, from: outputPath),
                           contentHash: anchor.contentHash, architecture: anchor.architecture),
-            augments: references, heads: heads ?? anchorLM.config.numHeads, seed: options.seed)
-        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, seed: spec.seed)
+            augments: references, heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, seed: options.seed)
+        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, rotaryBridges: rotaryBridges,
+                                      seed: spec.seed)
 
         var options = self.options
         var resumeFile: HDF5File?
         if let resumePath {
             let (saved, file) = try CompositionCheckpoint.readSpec(resumePath)
-            guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads else {
+            guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads,
+                  saved.rotary == spec.rotary else {
                 throw CheckpointError(path: resumePath, message: "was trained with a different anchor, experts, connections or heads")
             }
             try readTensors(into: model.parameters, from: file)

@@ -23,6 +23,7 @@ struct Compose: ParsableCommand {
     @Option(help: "Explicit connections ANCHOR:AUGMENT,... for every expert, or NAME=ANCHOR:AUGMENT,...")
     var connections: [String] = []
     @Option(help: "Cross-attention heads (default: the anchor's).") var heads: Int?
+    @Flag(inversion: .prefixedNo, help: "Rotary position embeddings on bridge queries and keys.") var rotaryBridges = true
     @Option(help: "Resume from a composition checkpoint written by compose.") var resume: String?
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var training: TrainingFlags
@@ -39,6 +40,7 @@ struct Compose: ParsableCommand {
                                  outputPath: output, options: training.options)
         job.evalPath = evalData
         job.heads = heads
+        job.rotaryBridges = rotaryBridges
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
         for entry in connections {
