@@ -93,12 +93,19 @@ public final class ComposedModel {
     /// `augmentStates` and `anchorPrefix` may come from earlier calls for the same tokens.
     public func forward(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil,
                         anchorPrefix: (layer: Int, hidden: Tensor)? = nil, gates: GateRecorder? = nil) -> Tensor {
+        anchor.logits(fromHidden: finalHidden(tokens, augmentStates: augmentStates, anchorPrefix: anchorPrefix, gates: gates))
+    }
+
+    /// Output of the anchor's last block `(B, T, C)`, with every bridge applied.
+    public func finalHidden(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil,
+                            anchorPrefix: (layer: Int, hidden: Tensor)? = nil, gates: GateRecorder? = nil) -> Tensor {
         let states = augmentStates ?? self.augmentStates(tokens)
         // Keys/values of every bridge, computed once per forward.
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
-        return anchor.forward(tokens, prefix: anchorPrefix) { layer, h in
+        let last = anchor.config.numLayers - 1
+        return anchor.forward(tokens, collect: [last], upTo: last, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
             for (i, j) in targets {
@@ -108,14 +115,15 @@ public final class ComposedModel {
                 out = out.adding(delta)
             }
             return out
-        }.logits!
+        }.hidden[last]!
     }
 
-    /// Mean next-token loss on the masked targets (see `TransformerLM.loss`).
+    /// Mean next-token loss on the masked targets (see `TransformerLM.loss`); the output
+    /// projection runs on scored positions only.
     public func loss(_ tokens: TokenBatch, lossMask: [Bool]?, augmentStates: [[Int: Tensor]]? = nil,
                      anchorPrefix: (layer: Int, hidden: Tensor)? = nil) -> Tensor {
-        forward(tokens, augmentStates: augmentStates, anchorPrefix: anchorPrefix)
-            .crossEntropy(targets: TransformerLM.shiftedTargets(tokens, lossMask: lossMask))
+        anchor.loss(finalHidden: finalHidden(tokens, augmentStates: augmentStates, anchorPrefix: anchorPrefix),
+                    tokens: tokens, lossMask: lossMask)
     }
 }
 

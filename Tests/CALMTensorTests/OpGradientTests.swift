@@ -91,6 +91,11 @@ struct OpGradientTests {
         checkGradients([x]) { t in t[0].rope(rope, startPosition: 5) }
     }
 
+    @Test func rowGather() {
+        let x = random([2, 3, 4], seed: 33)
+        checkGradients([x]) { t in t[0].gatheringRows([5, 0, 5, 2]) }
+    }
+
     @Test func embeddingGather() {
         let table = random([6, 4], seed: 24)
         checkGradients([table]) { t in Tensor.embedding(t[0], ids: [1, 5, 1, 0], shape: [2, 2]) }

@@ -170,8 +170,18 @@ public final class TransformerLM {
     /// Mean next-token cross-entropy of `tokens`, scoring position t+1 from position t where
     /// `lossMask[b·T + t + 1]` is true (all positions when no mask is given).
     public func loss(_ tokens: TokenBatch, lossMask: [Bool]? = nil, hook: BlockHook? = nil) -> Tensor {
-        let logits = forward(tokens, hook: hook).logits!
-        return logits.crossEntropy(targets: Self.shiftedTargets(tokens, lossMask: lossMask))
+        let last = config.numLayers - 1
+        let h = forward(tokens, collect: [last], upTo: last, hook: hook).hidden[last]!  // (B, T, C)
+        return loss(finalHidden: h, tokens: tokens, lossMask: lossMask)
+    }
+
+    /// The loss from the last block's output `(B, T, C)`: final norm, output projection and
+    /// cross-entropy are computed for scored positions only (prompt and padding rows skipped).
+    public func loss(finalHidden h: Tensor, tokens: TokenBatch, lossMask: [Bool]?) -> Tensor {
+        let targets = Self.shiftedTargets(tokens, lossMask: lossMask)
+        let rows = targets.indices.filter { targets[$0] >= 0 }
+        let scored = rows.count == targets.count ? h : h.gatheringRows(rows)
+        return logits(fromHidden: scored).crossEntropy(targets: rows.map { targets[$0] })
     }
 
     /// Targets for next-token prediction: row (b, t) predicts token (b, t+1); -100 = ignored.

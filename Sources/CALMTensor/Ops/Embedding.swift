@@ -24,3 +24,27 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Rows `indices` of `self` viewed as `(rows, lastDim)`: `(indices.count, lastDim)`.
+    /// Backward scatters into the selected rows (repeated indices accumulate).
+    public func gatheringRows(_ indices: [Int]) -> Tensor {
+        let x = self
+        let c = x.lastDim, rows = x.rowCount
+        var out = [Float](repeating: 0, count: indices.count * c)
+        x.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < rows, "gatheringRows: row \(i) outside \(rows)")
+                    (dst.baseAddress! + r * c).update(from: src.baseAddress! + i * c, count: c)
+                }
+            }
+        }
+        return .result(shape: [indices.count, c], data: out, inputs: [x]) { out in
+            let g = out.grad!
+            x.withGradBuffer { gx in
+                for (r, i) in indices.enumerated() { for j in 0..<c { gx[i * c + j] += g[r * c + j] } }
+            }
+        }
+    }
+}
