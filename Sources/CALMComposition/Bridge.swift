@@ -1,5 +1,6 @@
 import CALMModels
 import CALMTensor
+import Foundation
 
 /// The learned pieces of one connection between an augment block and an anchor block:
 /// projection, multi-head cross-attention and a per-token gate.
@@ -37,11 +38,38 @@ public final class Bridge {
                             std: 1 / Float(augmentWidth).squareRoot(), generator: &generator)
         queryNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
         keyNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
-        query = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
-        key = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
+        // With rotary embeddings, q and k get a bias that starts as a shared per-head vector u:
+        // uᵀ R(t − s) u peaks at t = s, so every bridge starts out reading the augment state of
+        // its own token (the two models are aligned token by token) and learns from there.
+        let alignment = rotary ? Self.alignmentBias(headDim: anchorWidth / heads, heads: heads) : nil
+        query = Linear(weight: .randomNormal([anchorWidth, anchorWidth], std: std, generator: &generator, requiresGrad: true),
+                       bias: alignment.map { Tensor(shape: [anchorWidth], data: $0, requiresGrad: true) })
+        key = Linear(weight: .randomNormal([anchorWidth, anchorWidth], std: std, generator: &generator, requiresGrad: true),
+                     bias: alignment.map { Tensor(shape: [anchorWidth], data: $0, requiresGrad: true) })
         value = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
         output = Linear(weight: Tensor(zeros: [anchorWidth, anchorWidth], requiresGrad: true))
         gate = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true), bias: Tensor(zeros: [1], requiresGrad: true))
+    }
+
+    /// Per-head bias u (repeated over heads) on the highest rotary frequencies, scaled so that
+    /// the attention logit of the aligned position exceeds every other position's (up to 256
+    /// back) by `gap` at initialisation.
+    static func alignmentBias(headDim: Int, heads: Int, pairs: Int = 4, gap: Double = 6) -> [Float] {
+        let half = headDim / 2
+        let used = min(pairs, half)
+        let rotary = RotaryEmbedding(headDim: headDim, theta: 10_000)
+        func score(_ delta: Int) -> Double {
+            (0..<used).reduce(0) { $0 + 2 * cos(Double(delta) * Double(rotary.inverseFrequencies[$1])) }
+        }
+        let margin = score(0) - (1...256).map(score).max()!
+        // logit = c² · score / sqrt(headDim)
+        let c = (gap * Double(headDim).squareRoot() / margin).squareRoot()
+        var u = [Float](repeating: 0, count: headDim)
+        for i in 0..<used {
+            u[i] = Float(c)
+            u[i + half] = Float(c)
+        }
+        return Array((0..<heads).map { _ in u }.joined())
     }
 
     var anchorWidth: Int { queryNorm.count }
@@ -92,7 +120,7 @@ public final class Bridge {
     static func parameterCount(augmentWidth: Int, anchorWidth: Int) -> Int {
         augmentWidth * anchorWidth + anchorWidth  // projection
             + 2 * anchorWidth  // norms
-            + 4 * anchorWidth * anchorWidth  // q, k, v, o
+            + 4 * anchorWidth * anchorWidth + 2 * anchorWidth  // q, k, v, o (+ q, k biases)
             + anchorWidth + 1  // gate
     }
 }

@@ -7,11 +7,16 @@ import Foundation
 ///
 /// The key-value suites use it so that every key is one token (as the paper's keys are single
 /// entries of its model's vocabulary) while numbers stay split into digits.
+///
+/// With `addPrefixSpace` (as SentencePiece's dummy prefix), text that does not start with a
+/// space is encoded as if it did, so a word is the same token at the start of a text and after
+/// a space; `decode` drops that one leading space again.
 public struct WordTokenizer: Tokenizer, Equatable {
     public static let kind = "word"
     public static let specialTokens = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
     public let pieces: [String]
+    public let addPrefixSpace: Bool
     private let ids: [String: Int]
 
     public var vocabularySize: Int { Self.specialTokens.count + pieces.count }
@@ -20,7 +25,8 @@ public struct WordTokenizer: Tokenizer, Equatable {
     public var eosID: Int? { 2 }
     public var unknownID: Int { 3 }
 
-    public init(pieces: [String]) {
+    public init(pieces: [String], addPrefixSpace: Bool = false) {
+        self.addPrefixSpace = addPrefixSpace
         var seen = Set<String>()
         self.pieces = pieces.filter { seen.insert($0).inserted }
         var map: [String: Int] = [:]
@@ -29,8 +35,13 @@ public struct WordTokenizer: Tokenizer, Equatable {
     }
 
     /// A tokenizer over every piece that occurs in `corpus`, sorted.
-    public init(corpus: String) {
-        self.init(pieces: Set(Self.split(corpus)).sorted())
+    public init(corpus: String, addPrefixSpace: Bool = false) {
+        self.init(pieces: Set(Self.split(corpus)).sorted(), addPrefixSpace: addPrefixSpace)
+    }
+
+    /// The text as the splitter sees it (with the dummy prefix space when enabled).
+    public func prepared(_ text: String) -> String {
+        addPrefixSpace && !text.isEmpty && !text.hasPrefix(" ") ? " " + text : text
     }
 
     /// Splits text into pieces (see the type's documentation).
@@ -56,24 +67,28 @@ public struct WordTokenizer: Tokenizer, Equatable {
     }
 
     public func encode(_ text: String) -> [Int] {
-        Self.split(text).map { ids[$0] ?? unknownID }
+        Self.split(prepared(text)).map { ids[$0] ?? unknownID }
     }
 
     public func decode(_ ids: [Int]) -> String {
         let offset = Self.specialTokens.count
-        return ids.compactMap { $0 >= offset && $0 < vocabularySize ? pieces[$0 - offset] : nil }.joined()
+        let text = ids.compactMap { $0 >= offset && $0 < vocabularySize ? pieces[$0 - offset] : nil }.joined()
+        return addPrefixSpace && text.hasPrefix(" ") ? String(text.dropFirst()) : text
     }
 
     private struct Serialized: Codable {
         var type: String
         var specials: [String]
         var pieces: [String]
+        var addPrefixSpace: Bool?
+        enum CodingKeys: String, CodingKey { case type, specials, pieces, addPrefixSpace = "add_prefix_space" }
     }
 
     public func serialized() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(Serialized(type: Self.kind, specials: Self.specialTokens, pieces: pieces)), as: UTF8.self)
+        let s = Serialized(type: Self.kind, specials: Self.specialTokens, pieces: pieces, addPrefixSpace: addPrefixSpace ? true : nil)
+        return String(decoding: try encoder.encode(s), as: UTF8.self)
     }
 
     public init(json: Data) throws {
@@ -86,8 +101,10 @@ public struct WordTokenizer: Tokenizer, Equatable {
         guard Set(s.pieces).count == s.pieces.count, !s.pieces.contains("") else {
             throw TokenizerError(message: "word tokenizer lists an empty or repeated piece")
         }
-        self.init(pieces: s.pieces)
+        self.init(pieces: s.pieces, addPrefixSpace: s.addPrefixSpace ?? false)
     }
 
-    public static func == (a: WordTokenizer, b: WordTokenizer) -> Bool { a.pieces == b.pieces }
+    public static func == (a: WordTokenizer, b: WordTokenizer) -> Bool {
+        a.pieces == b.pieces && a.addPrefixSpace == b.addPrefixSpace
+    }
 }
