@@ -78,12 +78,15 @@ public struct KVSuiteFiles: Sendable {
                 suite.kvPair(keys: suite.drawMixed(a.heldOut, b.heldOut, count: suite.termCount()), values: values).arithmetic
             }
         }
-        // One vocabulary for every model: every piece of every file and every key in both forms.
-        var pieces = Set(maps.flatMap { $0.map.keys.keys.flatMap { [$0, " " + $0] } })
+        // One vocabulary for every model. With the dummy prefix space a key or digit is the same
+        // token at the start of a text as after a space, as the anchor and the bridges need.
+        var pieces = Set(maps.flatMap { $0.map.keys.keys.map { " " + $0 } })
+        let splitter = WordTokenizer(pieces: [], addPrefixSpace: true)
         for record in files.values.joined() {
-            pieces.formUnion(WordTokenizer.split(record.prompt + record.completion))
+            pieces.formUnion(WordTokenizer.split(splitter.prepared(record.prompt)))
+            pieces.formUnion(WordTokenizer.split(splitter.prepared(record.completion)))
         }
-        return KVSuiteFiles(maps: maps, files: files, tokenizer: WordTokenizer(pieces: pieces.sorted()))
+        return KVSuiteFiles(maps: maps, files: files, tokenizer: WordTokenizer(pieces: pieces.sorted(), addPrefixSpace: true))
     }
 }
 

@@ -94,3 +94,32 @@ struct LowRankAdapterTests {
         #expect(zip(adapted, merged).map { abs($0 - $1) }.max()! < 1e-4)
     }
 }
+
+@Suite("Word tokenizer")
+struct WordTokenizerTests {
+    @Test func splitsWordsDigitsAndSymbolsWithOneLeadingSpace() {
+        #expect(WordTokenizer.split("abc + de - 12 ->") == ["abc", " +", " de", " -", " 1", "2", " -", ">"])
+        #expect(WordTokenizer.split("a  b") == ["a", " ", " b"])
+        #expect(WordTokenizer.split(" x ") == [" x", " "])
+    }
+
+    @Test func roundTripsAndRegistersItsKind() throws {
+        let t = WordTokenizer(corpus: "abc + de = 12 -> 21")
+        let text = "abc -> de = 21 + de"
+        #expect(t.decode(t.encode(text)) == text)
+        #expect(t.encode(" zz") == [t.unknownID])
+        let restored = try TokenizerRegistry.load(json: t.serialized())
+        #expect(restored.encode(text) == t.encode(text))
+        #expect(restored.fingerprint == t.fingerprint)
+    }
+
+    @Test func dummyPrefixSpaceMakesTheFirstWordLikeTheOthers() throws {
+        let t = WordTokenizer(pieces: [" abc", " +", " 1", "2"], addPrefixSpace: true)
+        #expect(t.encode("abc + abc") == [4, 5, 4])
+        #expect(t.encode(" 12") == [6, 7])  // text that starts with a space is left as it is
+        #expect(t.decode(t.encode("abc + 12")) == "abc + 12")
+        let restored = try TokenizerRegistry.load(json: t.serialized())
+        #expect(restored.encode("abc") == [4])
+        #expect(WordTokenizer(pieces: t.pieces).fingerprint != t.fingerprint)
+    }
+}

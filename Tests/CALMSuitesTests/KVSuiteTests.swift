@@ -111,7 +111,7 @@ struct KVSuiteTests {
             }
         }
         let key = Self.built.maps[0].map.keys.keys.sorted()[0]
-        #expect(t.encode(key).count == 1 && t.encode(" " + key).count == 1)
+        #expect(t.encode(key).count == 1 && t.encode(" " + key) == t.encode(key))  // dummy prefix space
         #expect(t.encode(" 10").count == 2)  // numbers are split into digits
     }
 }
