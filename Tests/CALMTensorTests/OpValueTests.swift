@@ -58,3 +58,24 @@ struct OpValueTests {
         #expect(abs(n0 - n1) < 1e-5)
     }
 }
+
+@Suite("Fast math")
+struct FastMathTests {
+    @Test func vectorExpMatchesTheLibrary() {
+        var worst: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let approx = Double(FastMath.exp(x)), exact = Foundation.exp(Double(x))
+            worst = max(worst, abs(approx - exact) / exact)
+            x += 0.0137
+        }
+        #expect(worst < 1e-6, "worst relative error \(worst)")
+        #expect(FastMath.exp(-Float.infinity) == 0)
+        #expect(FastMath.exp(-1000) == 0)
+        var row: [Float] = [0, 1, -.infinity, 2, 3, 4, 5, 6, 7, -.infinity, 0.5]
+        let sum = row.withUnsafeMutableBufferPointer { FastMath.expShifted($0.baseAddress!, $0.count, shift: 7) }
+        let expected = [0, 1, 2, 3, 4, 5, 6, 7, 0.5].map { Foundation.exp(Double($0) - 7) }.reduce(0, +)
+        #expect(abs(Double(sum) - expected) / expected < 1e-6)
+        #expect(row[2] == 0 && row[9] == 0)
+    }
+}

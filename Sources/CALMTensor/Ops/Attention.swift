@@ -60,11 +60,10 @@ public enum AttentionKernel {
                 for t in 0..<T {
                     let row = p + t * S
                     let visible = s.visibleKeys(t)
-                    for j in visible..<S { row[j] = -.infinity }
                     if let keyMask {
                         for j in 0..<visible where !keyMask[b * S + j] { row[j] = -.infinity }
                     }
-                    RowKernels.softmaxInPlace(row, S)
+                    RowKernels.softmaxInPlace(row, S, visible: visible)
                 }
                 // O_h (T, D) = P (T, S) · V_h (S, D)
                 BLAS.gemm(transA: false, transB: false, m: T, n: D, k: S,

@@ -5,16 +5,22 @@ enum RowKernels {
     /// In place: row <- softmax(row).
     @inline(__always)
     static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
+        softmaxInPlace(row, n, visible: n)
+    }
+
+    /// In place: softmax over the first `visible` entries; the rest (masked keys) become 0
+    /// without any work spent on them.
+    @inline(__always)
+    static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int, visible: Int) {
         var maxV = -Float.infinity
-        for j in 0..<n where row[j] > maxV { maxV = row[j] }
+        for j in 0..<visible where row[j] > maxV { maxV = row[j] }
         if maxV == -.infinity {  // fully masked row: define the result as zeros
             for j in 0..<n { row[j] = 0 }
             return
         }
-        var sum: Float = 0
-        for j in 0..<n { let e = Foundation.exp(row[j] - maxV); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in 0..<n { row[j] *= inv }
+        let inv = 1 / FastMath.expShifted(row, visible, shift: maxV)
+        for j in 0..<visible { row[j] *= inv }
+        for j in visible..<n { row[j] = 0 }
     }
 
     /// log(sum(exp(row))), computed stably.
@@ -23,9 +29,7 @@ enum RowKernels {
         var maxV = -Float.infinity
         for j in 0..<n where row[j] > maxV { maxV = row[j] }
         if maxV == -.infinity { return maxV }
-        var sum: Float = 0
-        for j in 0..<n { sum += Foundation.exp(row[j] - maxV) }
-        return maxV + Foundation.log(sum)
+        return maxV + Foundation.log(FastMath.sumExpShifted(row, n, shift: maxV))
     }
 }
 
@@ -68,7 +72,7 @@ extension Tensor {
                 for r in 0..<rows {
                     var gsum: Float = 0
                     for j in 0..<n { gsum += g[r * n + j] }
-                    for j in 0..<n { ga[r * n + j] += g[r * n + j] - Foundation.exp(y[r * n + j]) * gsum }
+                    for j in 0..<n { ga[r * n + j] += g[r * n + j] - FastMath.exp(y[r * n + j]) * gsum }
                 }
             }
         }
@@ -97,11 +101,15 @@ extension Tensor {
         let scale: Float = counted == 0 ? 0 : 1 / Float(counted)
         return .result(shape: [], data: [total * scale], inputs: [logits]) { out in
             let g = out.grad![0] * scale
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { scratch.deallocate() }
             logits.withGradBuffer { gl in
                 logits.data.withUnsafeBufferPointer { x in
                     for r in 0..<rows where targets[r] >= 0 {
                         let base = r * n
-                        for j in 0..<n { gl[base + j] += g * Foundation.exp(x[base + j] - lse[r]) }
+                        scratch.update(from: x.baseAddress! + base, count: n)
+                        _ = FastMath.expShifted(scratch, n, shift: lse[r])  // softmax probabilities
+                        for j in 0..<n { gl[base + j] += g * scratch[j] }
                         gl[base + targets[r]] -= g
                     }
                 }

