@@ -63,12 +63,17 @@ struct LearningTests {
         try trainer.run()
         let after = trainer.evaluate(task)
         #expect(after < 0.25 * anchorLoss, "anchor \(anchorLoss), composition \(after)")
-        // And it answers: greedy decoding gives the expert's digits.
-        var correct = 0
-        for (key, value) in Self.secret {
-            let out = try composed.generate(prompt: [t.bosID!] + t.encode("\(key) +"), maxTokens: 3, stopToken: t.eosID)
-            if t.decode(out) == " \(value)" { correct += 1 }
+        // And it answers, where neither of its parts can: greedy decoding gives the expert's digits.
+        func accuracy<D: IncrementalDecoder>(_ model: D) throws -> Int {
+            var correct = 0
+            for (key, value) in Self.secret {
+                let out = try model.generate(prompt: [t.bosID!] + t.encode("\(key) +"), maxTokens: 3, stopToken: t.eosID)
+                if t.decode(out) == " \(value)" { correct += 1 }
+            }
+            return correct
         }
-        #expect(correct >= 8)
+        let (calm, anchorAlone, expertAlone) = (try accuracy(composed), try accuracy(anchor), try accuracy(expert))
+        #expect(calm >= 8)
+        #expect(calm > anchorAlone + 4 && calm > expertAlone + 4, "CALM \(calm), anchor \(anchorAlone), expert \(expertAlone)")
     }
 }

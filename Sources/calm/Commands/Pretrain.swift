@@ -70,6 +70,12 @@ struct Pretrain: ParsableCommand {
         guard seqLen > 1, seqLen + 1 <= model.config.maxPositions + 1 else {
             throw CLIError("--seq-len must be in 2...\(model.config.maxPositions) (the model's max positions)")
         }
+        if training.steps == 0 {
+            // An untrained model (e.g. the random-weight augment of the paper's ablations).
+            try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: output)
+            FileHandle.standardError.write(Data("wrote an untrained model (seed \(training.seed)) to \(output)\n".utf8))
+            return
+        }
         let train = try TrainingData.load(data, tokenizer: tokenizer, sequenceLength: seqLen)
         let eval = try evalData.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: seqLen) }
 

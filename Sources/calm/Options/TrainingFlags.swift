@@ -3,7 +3,7 @@ import CALMTraining
 
 /// Optimisation flags shared by `pretrain` (and composition training).
 struct TrainingFlags: ParsableArguments {
-    @Option(help: "Optimizer steps.") var steps = 1000
+    @Option(help: "Optimizer steps (pretrain: 0 writes the untrained model).") var steps = 1000
     @Option(help: "Sequences per batch.") var batchSize = 16
     @Option(name: .customLong("lr"), help: "Peak learning rate.") var learningRate: Float = 3e-3
     @Option(help: "Linear warm-up steps.") var warmup = 50
