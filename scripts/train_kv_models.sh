@@ -33,10 +33,10 @@ for e in kv kv-a kv-b; do
         --description "key-value substitution over its own 500 keys (checkpoints/kv/$e.json)"
 done
 
-# 3. Compositions (the recipe `calm demo --retrain` uses): bridges anchor 0 <- expert 2 and
-#    anchor 1 <- expert 3, trained on D_C only.
-compose=(--anchor checkpoints/anchor.h5 --connections 0:2,1:3 --steps 1500 --batch-size 64 --lr 2e-3
-         --warmup 100 --weight-decay 0 --seed 0 --threads 1 --log-every 500)
+# 3. Compositions (the recipe `calm demo --retrain` uses): bridges into anchor blocks 0 and 1
+#    from expert block 0 (where `calm probe` reads every value), trained on D_C only.
+compose=(--anchor checkpoints/anchor.h5 --connections 0:0,1:0 --steps 1500 --batch-size 64 --lr 3e-3
+         --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 250)
 $calm compose "${compose[@]}" --expert kv --data "$data/kv-dc.jsonl" --output checkpoints/compositions/kv-arithmetic.h5 &
 $calm compose "${compose[@]}" --expert kv-a --expert kv-b --data "$data/mixed-dc.jsonl" \
     --output checkpoints/compositions/kv-two-experts.h5 &
@@ -44,4 +44,4 @@ wait
 $calm compose "${compose[@]}" --expert kv-a --data "$data/mixed-dc.jsonl" --output checkpoints/compositions/kv-a-only.h5 &
 $calm compose "${compose[@]}" --expert kv-b --data "$data/mixed-dc.jsonl" --output checkpoints/compositions/kv-b-only.h5 &
 wait
-$calm demo
+$calm demo --plot docs/kv-results.svg

@@ -37,14 +37,15 @@ struct Demo: ParsableCommand {
         ("kv-a-only", ["kv-a"], "mixed-dc.jsonl"),
         ("kv-b-only", ["kv-b"], "mixed-dc.jsonl"),
     ]
-    static let connections = "0:2,1:3"
+    static let connections = "0:0,1:0"
     static var compositionOptions: TrainingOptions {
         var o = TrainingOptions()
         o.steps = 1500
         o.batchSize = 64
-        o.learningRate = 2e-3
-        o.warmupSteps = 100
+        o.learningRate = 3e-3
+        o.warmupSteps = 50
         o.weightDecay = 0.0
+        o.logEvery = 250
         o.seed = 0
         return o
     }
