@@ -246,53 +246,53 @@ public final class HDF5File {
         }
     }
 
-    /// A string attribute (variable or fixed length), or nil when absent.
-    public func stringAttribute(_ name: String, of objectPath: String = "/") throws -> String? {
+    /// Opens attribute `name` of `objectPath` (nil when absent), checks its type class and
+    /// hands it with its file type to `body`.
+    private func readAttribute<R>(_ name: String, of objectPath: String, expect cls: H5T_class_t, what: String,
+                                  _ body: (_ attr: hid_t, _ fileType: hid_t) throws -> R) throws -> R? {
         try Self.locked {
-            try withObject(objectPath) { obj -> String? in
+            try withObject(objectPath) { obj -> R? in
                 guard H5Aexists(obj, name) > 0 else { return nil }
                 let attr = H5Aopen(obj, name, calm_h5p_default())
                 guard attr >= 0 else { throw error("cannot open attribute \(name)") }
                 defer { H5Aclose(attr) }
                 let fileType = H5Aget_type(attr)
                 defer { H5Tclose(fileType) }
-                guard H5Tget_class(fileType) == H5T_STRING else { throw error("attribute \(name) is not a string") }
-                let memType = H5Tcopy(calm_h5t_c_s1())
-                defer { H5Tclose(memType) }
-                H5Tset_cset(memType, H5T_CSET_UTF8)
-                if H5Tis_variable_str(fileType) > 0 {
-                    H5Tset_size(memType, calm_h5t_variable())
-                    var pointer: UnsafeMutablePointer<CChar>? = nil
-                    guard H5Aread(attr, memType, &pointer) >= 0, let pointer else {
-                        throw error("cannot read attribute \(name)")
-                    }
-                    defer { H5free_memory(pointer) }
-                    return String(cString: pointer)
-                }
-                let size = H5Tget_size(fileType)
-                H5Tset_size(memType, size)
-                var buffer = [UInt8](repeating: 0, count: size + 1)
-                guard H5Aread(attr, memType, &buffer) >= 0 else { throw error("cannot read attribute \(name)") }
-                return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+                guard H5Tget_class(fileType) == cls else { throw error("attribute \(name) is not \(what)") }
+                return try body(attr, fileType)
             }
+        }
+    }
+
+    /// A string attribute (variable or fixed length), or nil when absent.
+    public func stringAttribute(_ name: String, of objectPath: String = "/") throws -> String? {
+        try readAttribute(name, of: objectPath, expect: H5T_STRING, what: "a string") { attr, fileType in
+            let memType = H5Tcopy(calm_h5t_c_s1())
+            defer { H5Tclose(memType) }
+            H5Tset_cset(memType, H5T_CSET_UTF8)
+            if H5Tis_variable_str(fileType) > 0 {
+                H5Tset_size(memType, calm_h5t_variable())
+                var pointer: UnsafeMutablePointer<CChar>? = nil
+                guard H5Aread(attr, memType, &pointer) >= 0, let pointer else {
+                    throw error("cannot read attribute \(name)")
+                }
+                defer { H5free_memory(pointer) }
+                return String(cString: pointer)
+            }
+            let size = H5Tget_size(fileType)
+            H5Tset_size(memType, size)
+            var buffer = [UInt8](repeating: 0, count: size + 1)
+            guard H5Aread(attr, memType, &buffer) >= 0 else { throw error("cannot read attribute \(name)") }
+            return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
     /// An integer attribute, or nil when absent.
     public func intAttribute(_ name: String, of objectPath: String = "/") throws -> Int? {
-        try Self.locked {
-            try withObject(objectPath) { obj -> Int? in
-                guard H5Aexists(obj, name) > 0 else { return nil }
-                let attr = H5Aopen(obj, name, calm_h5p_default())
-                guard attr >= 0 else { throw error("cannot open attribute \(name)") }
-                defer { H5Aclose(attr) }
-                let fileType = H5Aget_type(attr)
-                defer { H5Tclose(fileType) }
-                guard H5Tget_class(fileType) == H5T_INTEGER else { throw error("attribute \(name) is not an integer") }
-                var v: Int64 = 0
-                guard H5Aread(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot read attribute \(name)") }
-                return Int(v)
-            }
+        try readAttribute(name, of: objectPath, expect: H5T_INTEGER, what: "an integer") { attr, _ in
+            var v: Int64 = 0
+            guard H5Aread(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot read attribute \(name)") }
+            return Int(v)
         }
     }
 }
