@@ -24,11 +24,13 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5",
             providers: [.apt(["libhdf5-dev"])]),
+        // glibc's mallopt, to keep freed tensor memory in the heap.
+        .systemLibrary(name: "CAllocator"),
 
         // Tensor core: float32 tensors, BLAS-backed ops, reverse-mode autodiff.
         .target(
             name: "CALMTensor",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CAllocator"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Layers and models: transformer LM, KV cache, tokenizers, sampling, optimizers.
         .target(name: "CALMModels", dependencies: ["CALMTensor"]),

@@ -7,8 +7,13 @@ enum FastMath {
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let log2e: Float = 1.4426950408889634
-        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.0), upperBound: SIMD8(repeating: 88.0))
-        let n = (clamped * log2e).rounded(.toNearestOrEven)
+        let clamped = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.0)), SIMD8(repeating: -87.0))
+        // Round to the nearest integer with the 1.5·2^23 trick: plain vector adds, where
+        // `rounded()` and Int32 conversions would go lane by lane.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = clamped * log2e + magic
+        let n = shifted - magic
+        let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
         // y = x - n·ln2 in two steps (Cody–Waite) so the reduction stays exact; |y| <= 0.35
         let y = (clamped - n * 0.693359375) - n * -2.12194440e-4
         var p = SIMD8<Float>(repeating: 1.0 / 720)
@@ -18,8 +23,8 @@ enum FastMath {
         p = p * y + 0.5
         p = p * y + 1
         p = p * y + 1
-        let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
-        var result = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+        let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD8<Float>.self)
+        var result = p * scale
         // Below the clamp the true value underflows: return exact zeros (masked logits).
         result.replace(with: 0, where: x .< -87.0)
         return result
@@ -69,5 +74,20 @@ enum FastMath {
             j += 1
         }
         return total
+    }
+
+    /// dst[i] = 1 / (1 + exp(-src[i])) for i < n.
+    static func sigmoid(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let input = UnsafeRawPointer(src), output = UnsafeMutableRawPointer(dst)
+        while i + 8 <= n {
+            let x = input.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            output.storeBytes(of: 1 / (1 + exp(-x)), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            dst[i] = 1 / (1 + exp(-src[i]))
+            i += 1
+        }
     }
 }

@@ -1,7 +1,18 @@
 import ArgumentParser
+import CALMTensor
 
 @main
 struct Calm: ParsableCommand {
+    static func main() {
+        Allocator.keepFreedMemory()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "calm",
         abstract: "Compose frozen language models with CALM (Composition to Augment Language Models).",

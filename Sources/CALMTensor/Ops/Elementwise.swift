@@ -160,6 +160,7 @@ extension Tensor {
     /// Saves the intermediate tensor an unfused version would allocate.
     public func gated(with up: Tensor, activation: Activation.Kind) -> Tensor {
         precondition(shape == up.shape, "gated: shapes \(shape) and \(up.shape) differ")
+        if activation == .silu { return swiGLU(with: up) }
         let gate = self
         let (f, df) = activation.functions
         var out = [Float](repeating: 0, count: count)
@@ -180,6 +181,45 @@ extension Tensor {
                     if up.requiresGrad {
                         up.withGradBuffer { gu in
                             for i in 0..<gu.count { gu[i] += g[i] * f(gp[i]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `silu(self) * up` with vectorised sigmoids (the MLP of every Llama-style block, so hot).
+    private func swiGLU(with up: Tensor) -> Tensor {
+        let gate = self
+        let n = count
+        var out = [Float](repeating: 0, count: n)
+        gate.data.withUnsafeBufferPointer { x in
+            up.data.withUnsafeBufferPointer { u in
+                out.withUnsafeMutableBufferPointer { o in
+                    FastMath.sigmoid(x.baseAddress!, o.baseAddress!, n)  // o = sigmoid(x)
+                    for i in 0..<n { o[i] = x[i] * o[i] * u[i] }
+                }
+            }
+        }
+        return .result(shape: shape, data: out, inputs: [gate, up]) { out in
+            let sig = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { sig.deallocate() }
+            out.grad!.withUnsafeBufferPointer { g in
+                gate.data.withUnsafeBufferPointer { x in
+                    up.data.withUnsafeBufferPointer { u in
+                        FastMath.sigmoid(x.baseAddress!, sig, n)
+                        if gate.requiresGrad {
+                            gate.withGradBuffer { gg in
+                                for i in 0..<n {
+                                    let s = sig[i]
+                                    gg[i] += g[i] * u[i] * s * (1 + x[i] * (1 - s))
+                                }
+                            }
+                        }
+                        if up.requiresGrad {
+                            up.withGradBuffer { gu in
+                                for i in 0..<n { gu[i] += g[i] * x[i] * sig[i] }
+                            }
                         }
                     }
                 }

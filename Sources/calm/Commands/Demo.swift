@@ -122,6 +122,8 @@ struct Demo: ParsableCommand {
                 series: [("augment kv / CALM(+kv-a)", table.map { $0[0] } + [mixed[0]]),
                          ("anchor / CALM(+kv-b)", table.map { $0[1] } + [mixed[1]]),
                          ("CALM / CALM(+kv-a+kv-b)", table.map { $0[2] } + [mixed[2]])])
+            let directory = URL(fileURLWithPath: plot).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try writeAtomically(Data(chart.svg().utf8), to: plot)
         }
         try printRouting(two, suite: suite)
