@@ -7,7 +7,9 @@ enum FastMath {
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let log2e: Float = 1.4426950408889634
-        let clamped = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.0)), SIMD8(repeating: -87.0))
+        var clamped = x  // (mask blends: pointwiseMin/Max are not specialised and go lane by lane)
+        clamped.replace(with: 88, where: x .> 88)
+        clamped.replace(with: -87, where: x .< -87)
         // Round to the nearest integer with the 1.5·2^23 trick: plain vector adds, where
         // `rounded()` and Int32 conversions would go lane by lane.
         let magic = SIMD8<Float>(repeating: 12_582_912)

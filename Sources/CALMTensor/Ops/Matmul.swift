@@ -21,10 +21,19 @@ extension Tensor {
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 out.withUnsafeMutableBufferPointer { o in
-                    // (rows, in) · (out, in)ᵀ -> (rows, out)
-                    BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
-                              a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
-                              beta: beta, c: o.baseAddress!, ldc: outF)
+                    if rows <= 2 {
+                        // Decoding feeds one row: sgemv reads W once, where sgemm would first
+                        // pack all of it.
+                        for r in 0..<rows {
+                            BLAS.gemv(m: outF, n: inF, a: wp.baseAddress!, lda: inF, x: xp.baseAddress! + r * inF,
+                                      beta: beta, y: o.baseAddress! + r * outF)
+                        }
+                    } else {
+                        // (rows, in) · (out, in)ᵀ -> (rows, out)
+                        BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
+                                  a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
+                                  beta: beta, c: o.baseAddress!, ldc: outF)
+                    }
                 }
             }
         }
