@@ -25,7 +25,7 @@ public struct KVSuiteFiles: Sendable {
     ///   such as "abc 7 de 3", as facts appear in a domain corpus), `E-dc.jsonl` (D_C:
     ///   KV-Arithmetic over held-in keys, plus 10% Numeric-Arithmetic and 10% held-in
     ///   KV-Substitution), `E-subst-eval.jsonl` and `E-arith-eval.jsonl` (held-out keys only);
-    /// - with two or more experts, for the first two: `mixed-dc.jsonl` (held-in keys of both in
+    /// - with two or more experts, for the last two: `mixed-dc.jsonl` (held-in keys of both in
     ///   every expression, plus 10% Numeric-Arithmetic) and `mixed-eval.jsonl` (held-out keys).
     public static func build(experts: [String], settings: KVSuiteSettings, sizes: KVSuiteSizes) -> KVSuiteFiles {
         var suite = KVSuite(settings: settings)
@@ -67,7 +67,7 @@ public struct KVSuiteFiles: Sendable {
             files["\(name)-arith-eval.jsonl"] = evalPairs.map(\.arithmetic)
         }
         if maps.count >= 2 {
-            let (a, b) = (maps[0].map, maps[1].map)
+            let (a, b) = (maps[maps.count - 2].map, maps[maps.count - 1].map)
             let values = a.keys.merging(b.keys) { x, _ in x }
             var dc = (0..<sizes.dcExamples).map { _ in
                 suite.kvPair(keys: suite.drawMixed(a.heldIn, b.heldIn, count: suite.termCount()), values: values).arithmetic

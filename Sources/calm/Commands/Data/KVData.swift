@@ -14,7 +14,7 @@ struct KVData: ParsableCommand {
             numeric-eval.jsonl (anchor), and per expert E: E-train.jsonl (KV-Substitution over all its keys plus \
             definition lines), E-dc.jsonl (D_C: KV-Arithmetic over held-in keys, 10% Numeric-Arithmetic, 10% \
             held-in KV-Substitution), E-subst-eval.jsonl and E-arith-eval.jsonl (held-out keys only). With two or \
-            more experts, the first two also get mixed-dc.jsonl and mixed-eval.jsonl (each expression uses keys of \
+            more experts, the last two also get mixed-dc.jsonl and mixed-eval.jsonl (each expression uses keys of \
             both). Key maps go to --map-dir/E.json.
             """)
 
