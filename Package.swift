@@ -51,6 +51,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // SwiftPM command plugins: thin shims over the calm executable.
+        .plugin(
+            name: "RegisterExpert",
+            capability: .command(
+                intent: .custom(verb: "register-expert", description: "Register a checkpoint in the package's expert registry"),
+                permissions: [.writeToPackageDirectory(reason: "The expert registry lives in checkpoints/experts")]),
+            dependencies: ["calm"]),
+
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),
         .testTarget(name: "CALMModelsTests", dependencies: ["CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMCheckpoint"]),
