@@ -62,7 +62,9 @@ struct Pretrain: ParsableCommand {
         }
         var trainable = model.parameters
         if let loraRank {
-            guard initFrom != nil, loraRank > 0 else { throw CLIError("--lora-rank needs --init-from and a positive rank") }
+            guard initFrom != nil, resume == nil, loraRank > 0 else {
+                throw CLIError("--lora-rank needs --init-from (not --resume) and a positive rank")
+            }
             trainable = model.attachLowRankAdapters(rank: loraRank, alpha: Float(loraRank), seed: training.seed)
         } else {
             model.setTrainable(true)
