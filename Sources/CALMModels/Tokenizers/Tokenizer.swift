@@ -38,6 +38,7 @@ public enum TokenizerRegistry {
     nonisolated(unsafe) private static var decoders: [String: Decoder] = [
         CharTokenizer.kind: { try CharTokenizer(json: $0) },
         WordTokenizer.kind: { try WordTokenizer(json: $0) },
+        HuggingFaceTokenizer.kind: { try HuggingFaceTokenizer(json: $0) },
     ]
 
     public static func register(kind: String, decoder: @escaping Decoder) {
