@@ -137,3 +137,13 @@ public struct ModelCheckpoint {
         }
     }
 }
+
+/// The `kind` of a checkpoint ("model" or "composition"), after checking its format.
+public func checkpointKind(_ path: String) throws -> String {
+    let file = try HDF5File.open(path)
+    defer { try? file.close() }
+    guard try file.stringAttribute("format") == CheckpointFormat.name else {
+        throw CheckpointError(path: path, message: "not a CALM checkpoint (no format = \"\(CheckpointFormat.name)\" attribute)")
+    }
+    return try file.stringAttribute("kind") ?? "model"
+}

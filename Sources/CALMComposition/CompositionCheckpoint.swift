@@ -130,7 +130,7 @@ public enum CompositionCheckpoint {
     }
 
     /// Resolves the anchor reference: relative to the composition file, then to the working directory.
-    static func anchorPath(_ reference: String, compositionPath: String) -> String {
+    public static func anchorPath(_ reference: String, compositionPath: String) -> String {
         if reference.hasPrefix("/") { return reference }
         let besideComposition = URL(fileURLWithPath: compositionPath).deletingLastPathComponent()
             .appendingPathComponent(reference).path

@@ -52,11 +52,11 @@ public final class KVCache {
 
     /// Causal attention of `query (B, T, H, D)` (positions `length ..< length + T`) over the
     /// cached keys and values of `layer`, including the T rows just stored. Inference only.
-    public func attention(query q: Tensor, layer: Int, scale: Float?) -> Tensor {
+    public func attention(query q: Tensor, layer: Int, scale: Float?, window: Int? = nil) -> Tensor {
         let (b, t, heads) = (q.shape[0], q.shape[1], q.shape[2])
         precondition(length + t <= capacity, "KV cache overflow: \(length + t) positions, capacity \(capacity)")
         let shape = AttentionShape(batch: b, queries: t, keys: length + t, heads: heads, kvHeads: kvHeads,
-                                   headDim: headDim, queryOffset: length, causal: true, scale: scale,
+                                   headDim: headDim, queryOffset: length, causal: true, window: window, scale: scale,
                                    kvBatchStride: batchStride)
         var out = [Float](repeating: 0, count: q.count)
         q.data.withUnsafeBufferPointer { qp in

@@ -54,9 +54,10 @@ public struct TransformerBlock {
         let attended: Tensor  // (B, T, H, D)
         if let cache {
             cache.store(layer: layer, keys: k, values: v)
-            attended = cache.attention(query: q, layer: layer, scale: c.attentionScale)
+            attended = cache.attention(query: q, layer: layer, scale: c.attentionScale, window: c.slidingWindow)
         } else {
-            attended = Tensor.attention(query: q, key: k, value: v, causal: true, queryOffset: 0, scale: c.attentionScale)
+            attended = Tensor.attention(query: q, key: k, value: v, causal: true, queryOffset: 0, window: c.slidingWindow,
+                                        scale: c.attentionScale)
         }
         let afterAttention = x.adding(output(attended.reshaped([b, t, c.numHeads * c.headDim])))  // (B, T, C)
         let m = mlpNorm(afterAttention)

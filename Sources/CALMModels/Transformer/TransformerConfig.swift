@@ -41,6 +41,49 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     public var embeddingScale: Float
     /// Attention logit scale; nil means 1/sqrt(head_dim).
     public var attentionScale: Float?
+    /// Rescaled rotary frequencies for longer contexts (Llama 3.x, linear scaling); nil: none.
+    public var ropeScaling: RopeScaling?
+    /// Sliding-window attention span (Mistral); nil: full causal attention.
+    public var slidingWindow: Int?
+
+    /// How rotary frequencies are rescaled, with the Hugging Face definitions.
+    public struct RopeScaling: Codable, Sendable, Equatable {
+        public enum Kind: String, Codable, Sendable, CaseIterable { case linear, llama3 }
+        public var type: Kind
+        public var factor: Double
+        /// llama3 only.
+        public var lowFreqFactor: Double?
+        public var highFreqFactor: Double?
+        public var originalMaxPositions: Int?
+
+        public init(type: Kind, factor: Double, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
+                    originalMaxPositions: Int? = nil) {
+            self.type = type; self.factor = factor; self.lowFreqFactor = lowFreqFactor
+            self.highFreqFactor = highFreqFactor; self.originalMaxPositions = originalMaxPositions
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type, factor, lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+            case originalMaxPositions = "original_max_positions"
+        }
+    }
+
+    public init(
+        architecture: String, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int, numKVHeads: Int,
+        headDim: Int, intermediateSize: Int, maxPositions: Int, norm: NormKind, normEps: Float, normWeightOffset: Float,
+        positions: PositionKind, ropeTheta: Double, activation: Activation.Kind, gatedMLP: Bool, qkvBias: Bool,
+        attentionOutputBias: Bool, mlpBias: Bool, tiedEmbeddings: Bool, embeddingScale: Float, attentionScale: Float?,
+        ropeScaling: RopeScaling? = nil, slidingWindow: Int? = nil
+    ) {
+        self.architecture = architecture; self.vocabSize = vocabSize; self.hiddenSize = hiddenSize
+        self.numLayers = numLayers; self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
+        self.intermediateSize = intermediateSize; self.maxPositions = maxPositions; self.norm = norm
+        self.normEps = normEps; self.normWeightOffset = normWeightOffset; self.positions = positions
+        self.ropeTheta = ropeTheta; self.activation = activation; self.gatedMLP = gatedMLP; self.qkvBias = qkvBias
+        self.attentionOutputBias = attentionOutputBias; self.mlpBias = mlpBias; self.tiedEmbeddings = tiedEmbeddings
+        self.embeddingScale = embeddingScale; self.attentionScale = attentionScale; self.ropeScaling = ropeScaling
+        self.slidingWindow = slidingWindow
+    }
 
     /// A Llama-style configuration.
     public static func llama(
@@ -54,7 +97,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
             headDim: hiddenSize / numHeads, intermediateSize: intermediateSize, maxPositions: maxPositions,
             norm: .rms, normEps: normEps, normWeightOffset: 0, positions: .rope, ropeTheta: ropeTheta,
             activation: .silu, gatedMLP: true, qkvBias: qkvBias, attentionOutputBias: false, mlpBias: false,
-            tiedEmbeddings: tiedEmbeddings, embeddingScale: 1, attentionScale: nil)
+            tiedEmbeddings: tiedEmbeddings, embeddingScale: 1, attentionScale: nil, ropeScaling: nil, slidingWindow: nil)
     }
 
     /// A GPT-2-style configuration.
@@ -68,7 +111,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
             intermediateSize: 4 * hiddenSize, maxPositions: maxPositions, norm: .layer, normEps: normEps,
             normWeightOffset: 0, positions: .learned, ropeTheta: 10_000, activation: .geluTanh,
             gatedMLP: false, qkvBias: true, attentionOutputBias: true, mlpBias: true,
-            tiedEmbeddings: true, embeddingScale: 1, attentionScale: nil)
+            tiedEmbeddings: true, embeddingScale: 1, attentionScale: nil, ropeScaling: nil, slidingWindow: nil)
     }
 
     /// Checks the values are consistent; the error names the offending field.
@@ -87,6 +130,15 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
         try require(positions != .rope || headDim % 2 == 0, "head_dim", "RoPE needs an even head_dim, got \(headDim)")
         try require(normEps > 0, "norm_eps", "must be positive")
         try require(ropeTheta > 0, "rope_theta", "must be positive")
+        try require((slidingWindow ?? 1) > 0, "sliding_window", "must be positive")
+        if let r = ropeScaling {
+            try require(r.factor > 0, "rope_scaling.factor", "must be positive")
+            if r.type == .llama3 {
+                try require(r.lowFreqFactor != nil && r.highFreqFactor != nil && (r.originalMaxPositions ?? 0) > 0,
+                            "rope_scaling", "llama3 needs low_freq_factor, high_freq_factor and original_max_positions")
+                try require(r.highFreqFactor! > r.lowFreqFactor!, "rope_scaling", "needs high_freq_factor > low_freq_factor")
+            }
+        }
     }
 
     /// Number of parameters.
@@ -118,7 +170,7 @@ extension TransformerConfig {
         case ropeTheta = "rope_theta", activation, gatedMLP = "gated_mlp", qkvBias = "qkv_bias"
         case attentionOutputBias = "attention_output_bias", mlpBias = "mlp_bias"
         case tiedEmbeddings = "tied_embeddings", embeddingScale = "embedding_scale"
-        case attentionScale = "attention_scale"
+        case attentionScale = "attention_scale", ropeScaling = "rope_scaling", slidingWindow = "sliding_window"
     }
 
     private struct AnyKey: CodingKey {
@@ -157,6 +209,8 @@ extension TransformerConfig {
         tiedEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? false
         embeddingScale = try c.decodeIfPresent(Float.self, forKey: .embeddingScale) ?? 1
         attentionScale = try c.decodeIfPresent(Float.self, forKey: .attentionScale)
+        ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
+        slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
     }
 
     /// Canonical JSON (sorted keys), as stored in checkpoints.

@@ -53,7 +53,7 @@ public final class TransformerLM {
         lmHead = config.tiedEmbeddings
             ? nil
             : .randomNormal([config.vocabSize, config.hiddenSize], std: 0.02, generator: &g, requiresGrad: true)
-        rotary = config.positions == .rope ? RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta) : nil
+        rotary = config.positions == .rope ? RotaryEmbedding(config: config) : nil
     }
 
     /// Every parameter with its dotted checkpoint name, in a stable order.

@@ -11,15 +11,18 @@ public struct AttentionShape: Sendable {
     /// Absolute position of query 0; key s has position s. Causal: query t sees keys <= offset + t.
     public var queryOffset: Int
     public var causal: Bool
+    /// Sliding-window attention (Mistral): query at position p sees keys in (p − window, p].
+    public var window: Int?
     public var scale: Float
     public var kvBatchStride: Int
 
     public init(batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int,
-                queryOffset: Int = 0, causal: Bool = true, scale: Float? = nil, kvBatchStride: Int? = nil) {
+                queryOffset: Int = 0, causal: Bool = true, window: Int? = nil, scale: Float? = nil,
+                kvBatchStride: Int? = nil) {
         precondition(heads % kvHeads == 0, "attention: \(heads) heads not divisible by \(kvHeads) kv heads")
         self.batch = batch; self.queries = queries; self.keys = keys
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
-        self.queryOffset = queryOffset; self.causal = causal
+        self.queryOffset = queryOffset; self.causal = causal; self.window = window
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.kvBatchStride = kvBatchStride ?? keys * kvHeads * headDim
     }
@@ -30,6 +33,11 @@ public struct AttentionShape: Sendable {
     /// Number of keys query t may see.
     @inline(__always) func visibleKeys(_ t: Int) -> Int {
         causal ? Swift.max(0, Swift.min(keys, queryOffset + t + 1)) : keys
+    }
+    /// Number of leading keys query t may not see (outside its sliding window).
+    @inline(__always) func hiddenPrefix(_ t: Int) -> Int {
+        guard let window else { return 0 }
+        return Swift.max(0, Swift.min(keys, queryOffset + t + 1 - window))
     }
 }
 
@@ -63,6 +71,7 @@ public enum AttentionKernel {
                     if let keyMask {
                         for j in 0..<visible where !keyMask[b * S + j] { row[j] = -.infinity }
                     }
+                    for j in 0..<Swift.min(visible, s.hiddenPrefix(t)) { row[j] = -.infinity }
                     RowKernels.softmaxInPlace(row, S, visible: visible)
                 }
                 // O_h (T, D) = P (T, S) · V_h (S, D)
@@ -127,10 +136,12 @@ extension Tensor {
     /// - `query (B, T, H, D)`, `key` and `value (B, S, Hkv, D)`; returns `(B, T, H, D)`.
     /// - `causal`: query t (absolute position `queryOffset + t`) sees keys at positions
     ///   `<= queryOffset + t` only. `keyMask (B·S)`: false hides a key (padding).
+    /// - `window`: with causal attention, query t also ignores keys at positions
+    ///   `<= queryOffset + t − window` (sliding-window attention).
     /// - `scale` defaults to `1 / sqrt(D)`.
     public static func attention(
         query: Tensor, key: Tensor, value: Tensor, causal: Bool = true, queryOffset: Int = 0,
-        keyMask: [Bool]? = nil, scale: Float? = nil
+        keyMask: [Bool]? = nil, window: Int? = nil, scale: Float? = nil
     ) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && value.shape == key.shape,
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape)")
@@ -138,7 +149,7 @@ extension Tensor {
                      "attention: query \(query.shape) and key \(key.shape) disagree")
         let shape = AttentionShape(batch: query.shape[0], queries: query.shape[1], keys: key.shape[1],
                                    heads: query.shape[2], kvHeads: key.shape[2], headDim: query.shape[3],
-                                   queryOffset: queryOffset, causal: causal, scale: scale)
+                                   queryOffset: queryOffset, causal: causal, window: window, scale: scale)
         if let keyMask { precondition(keyMask.count == shape.batch * shape.keys, "attention: key mask size") }
         let needsGraph = GradientMode.isEnabled && (query.requiresGrad || key.requiresGrad || value.requiresGrad)
         var out = [Float](repeating: 0, count: query.count)

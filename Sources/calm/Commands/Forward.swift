@@ -5,21 +5,23 @@ import CALMTensor
 
 struct Forward: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write logits for given token ids to an HDF5 file (dataset \"logits\", [T, vocab]).")
+        abstract: "Write logits for given token ids or text to an HDF5 file (datasets \"logits\" [T, vocab] and \"tokens\").")
 
     @OptionGroup var source: ModelSource
-    @Option(help: "Token ids separated by spaces, e.g. \"1 2 3\".") var tokens: String
+    @Option(help: "Token ids separated by spaces, e.g. \"1 2 3\".") var tokens: String?
+    @Option(help: "Text to encode with the model's tokenizer (BOS first when the tokenizer adds one).") var text: String?
     @Option(help: "Output HDF5 file.") var output: String
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         try runtime.apply()
-        let ids = try tokens.split(whereSeparator: { $0 == " " || $0 == "," }).map { part -> Int in
+        guard (tokens == nil) != (text == nil) else { throw CLIError("give exactly one of --tokens and --text") }
+        let loaded = try source.load()
+        let ids = try text.map { loaded.tokenizer.promptIDs($0) } ?? (tokens ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map { part -> Int in
             guard let id = Int(part) else { throw CLIError("--tokens: \"\(part)\" is not an integer") }
             return id
         }
-        guard !ids.isEmpty else { throw CLIError("--tokens is empty") }
-        let loaded = try source.load()
+        guard !ids.isEmpty else { throw CLIError("no tokens to run") }
         let vocab = loaded.vocabularySize
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocab }) {
             throw CLIError("--tokens: id \(bad) is outside the vocabulary of \(vocab)")

@@ -158,6 +158,11 @@ public struct HuggingFaceTokenizer: Tokenizer {
         return decoder(tokens).joined()
     }
 
+    /// The id of a token string (added tokens first, then the vocabulary).
+    public func id(of token: String) -> Int? {
+        added.tokens.first(where: { $0.content == token })?.id ?? model.vocabulary[token]
+    }
+
     /// The token string of `id` (nil when the id is unknown).
     public func token(for id: Int) -> String? { idToToken[id] }
 
