@@ -154,8 +154,8 @@ public final class CompositionState {
 extension ComposedModel: IncrementalDecoder {
     public var vocabularySize: Int { anchor.config.vocabSize }
 
-    public func startDecoding() -> CompositionState {
-        let capacity = maxContext
+    public func startDecoding(capacity requested: Int) -> CompositionState {
+        let capacity = min(requested, maxContext)
         return CompositionState(
             anchorCache: anchor.makeCache(batch: 1, capacity: capacity),
             augmentCaches: augments.map { $0.model.makeDecodingCache(capacity: capacity) },

@@ -69,7 +69,7 @@ struct CompositionTests {
         randomizeOutputs(model)
         let sequence = [1, 5, 6, 7, 20, 9, 10, 11, 4, 3]
         let full = withoutGradients { model.forward(TokenBatch(sequence)) }
-        let state = model.startDecoding()
+        let state = model.startDecoding(capacity: sequence.count)
         var incremental = model.feed(Array(sequence[0..<3]), state: state)
         let v = model.vocabularySize
         var maxError = zip(incremental, full.data[(2 * v)..<(3 * v)]).map { abs($0 - $1) }.max()!

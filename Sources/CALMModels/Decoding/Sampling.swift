@@ -88,7 +88,8 @@ public protocol IncrementalDecoder {
     var vocabularySize: Int { get }
     /// The longest sequence the decoder can hold.
     var maxContext: Int { get }
-    func startDecoding() -> State
+    /// Fresh caches for up to `capacity` positions (at most `maxContext`).
+    func startDecoding(capacity: Int) -> State
     /// Feeds `tokens` after everything fed before and returns the logits that follow the last one.
     func feed(_ tokens: [Int], state: State) -> [Float]
 }
@@ -96,7 +97,7 @@ public protocol IncrementalDecoder {
 extension TransformerLM: IncrementalDecoder {
     public var vocabularySize: Int { config.vocabSize }
     public var maxContext: Int { config.maxPositions }
-    public func startDecoding() -> KVCache { makeCache() }
+    public func startDecoding(capacity: Int) -> KVCache { makeCache(capacity: min(capacity, maxContext)) }
 
     public func feed(_ tokens: [Int], state cache: KVCache) -> [Float] {
         withoutGradients {
@@ -119,7 +120,9 @@ extension IncrementalDecoder {
         }
         guard maxTokens > 0 else { return [] }
         var sampler = Sampler(sampling)
-        let state = startDecoding()
+        // Caches sized for this request, not the model's whole context (which for converted
+        // models can be 100k positions).
+        let state = startDecoding(capacity: prompt.count + maxTokens)
         var logits = feed(prompt, state: state)
         var generated: [Int] = []
         while generated.count < maxTokens {
@@ -143,17 +146,17 @@ public struct AnyIncrementalDecoder: IncrementalDecoder {
 
     public let vocabularySize: Int
     public let maxContext: Int
-    private let start: () -> Any
+    private let start: (Int) -> Any
     private let feedTokens: ([Int], Any) -> [Float]
 
     public init<D: IncrementalDecoder>(_ decoder: D) {
         vocabularySize = decoder.vocabularySize
         maxContext = decoder.maxContext
-        start = { decoder.startDecoding() }
+        start = { decoder.startDecoding(capacity: $0) }
         // The state handed back is always the one `start` made, so the cast cannot fail.
         feedTokens = { tokens, state in decoder.feed(tokens, state: state as! D.State) }
     }
 
-    public func startDecoding() -> State { State(start()) }
+    public func startDecoding(capacity: Int) -> State { State(start(capacity)) }
     public func feed(_ tokens: [Int], state: State) -> [Float] { feedTokens(tokens, state.wrapped) }
 }
