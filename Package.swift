@@ -12,6 +12,9 @@ let package = Package(
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
+        // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
+        .plugin(name: "ConvertCheckpoint", targets: ["ConvertCheckpoint"]),
+        .plugin(name: "RegisterExpert", targets: ["RegisterExpert"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -57,6 +60,12 @@ let package = Package(
             capability: .command(
                 intent: .custom(verb: "register-expert", description: "Register a checkpoint in the package's expert registry"),
                 permissions: [.writeToPackageDirectory(reason: "The expert registry lives in checkpoints/experts")]),
+            dependencies: ["calm"]),
+        .plugin(
+            name: "ConvertCheckpoint",
+            capability: .command(
+                intent: .custom(verb: "convert-checkpoint", description: "Convert a Hugging Face model directory to a CALM checkpoint"),
+                permissions: [.writeToPackageDirectory(reason: "The converted checkpoint (and a registered expert) is written into the package")]),
             dependencies: ["calm"]),
 
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),

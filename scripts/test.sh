@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine and runs the whole test suite, then exercises the SwiftPM
+# Sets up a fresh Debian machine and runs the whole test suite, then exercises each SwiftPM
 # command plugin once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +13,7 @@ swift package --allow-writing-to-package-directory register-expert "$expert" --n
     --registry "$registry"
 .build/debug/calm experts list --registry "$registry" | grep -q plugin-check
 echo "plugin register-expert: ok"
+swift package --allow-writing-to-package-directory convert-checkpoint Tests/Fixtures/hf/qwen2 "$registry/qwen2.h5" \
+    --register plugin-qwen2 --domain ci --registry "$registry"
+.build/debug/calm experts list --registry "$registry" | grep -q plugin-qwen2
+echo "plugin convert-checkpoint: ok"
