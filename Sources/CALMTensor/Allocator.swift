@@ -9,3 +9,15 @@ public enum Allocator {
         calm_keep_freed_memory()
     }
 }
+
+extension Array where Element == Float {
+    /// An array whose contents the caller overwrites completely (e.g. a GEMM output with
+    /// beta = 0), so the zero fill of `init(repeating:count:)` is skipped.
+    @inline(__always)
+    static func uninitialized(count: Int, _ fill: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer)
+            initialized = count
+        }
+    }
+}

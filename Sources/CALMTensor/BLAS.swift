@@ -22,7 +22,7 @@ public enum BLAS {
         if k == 0 {
             // BLAS leaves C untouched for k == 0 only when beta == 1; make it explicit.
             if beta != 1 {
-                for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+                for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : c[i * ldc + j] * beta } }
             }
             return
         }

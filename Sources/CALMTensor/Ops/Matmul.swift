@@ -9,18 +9,19 @@ extension Tensor {
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
         let rows = x.rowCount, inF = weight.shape[1], outF = weight.shape[0]
         if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
-        var out = [Float](repeating: 0, count: rows * outF)
-        if let bias {
-            bias.data.withUnsafeBufferPointer { bp in
-                out.withUnsafeMutableBufferPointer { o in
-                    for r in 0..<rows { (o.baseAddress! + r * outF).update(from: bp.baseAddress!, count: outF) }
-                }
-            }
-        }
+        // Every output element is written: bias rows are copied first (then beta = 1), or
+        // BLAS writes with beta = 0.
         let beta: Float = bias == nil ? 0 : 1
-        x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in
-                out.withUnsafeMutableBufferPointer { o in
+        let out = [Float].uninitialized(count: rows * outF) { o in
+            if let bias {
+                bias.data.withUnsafeBufferPointer { bp in
+                    for r in 0..<rows { (o.baseAddress! + r * outF).initialize(from: bp.baseAddress!, count: outF) }
+                }
+            } else if rows <= 2 {
+                o.initialize(repeating: 0)  // sgemv scales y by beta, so y must hold numbers
+            }
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
                     if rows <= 2 {
                         // Decoding feeds one row: sgemv reads W once, where sgemm would first
                         // pack all of it.
@@ -87,10 +88,10 @@ extension Tensor {
         let (m, k) = transposeSelf ? (ac, ar) : (ar, ac)
         let (k2, n) = transposeOther ? (bc, br) : (br, bc)
         precondition(k == k2, "matmul: inner dimensions \(k) and \(k2) differ (\(a.shape) · \(b.shape))")
-        var out = [Float](repeating: 0, count: batch * m * n)
-        a.data.withUnsafeBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { bp in
-                out.withUnsafeMutableBufferPointer { o in
+        // beta = 0: BLAS writes every output element.
+        let out = [Float].uninitialized(count: batch * m * n) { o in
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
                     for i in 0..<batch {
                         BLAS.gemm(transA: transposeSelf, transB: transposeOther, m: m, n: n, k: k,
                                   a: ap.baseAddress! + i * ar * ac, lda: ac,

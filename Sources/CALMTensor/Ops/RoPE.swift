@@ -5,34 +5,67 @@ import Foundation
 public struct RotaryEmbedding: Sendable {
     /// One inverse frequency per rotated pair, `D / 2` of them.
     public let inverseFrequencies: [Float]
+    /// cos/sin rows computed so far, shared by copies of this value (every layer and step
+    /// reuses them instead of calling cos and sin again).
+    private let cache: TableCache
 
     public init(headDim: Int, theta: Double) {
         precondition(headDim % 2 == 0, "RoPE needs an even head dimension, got \(headDim)")
-        inverseFrequencies = (0..<(headDim / 2)).map { i in
+        self.init(inverseFrequencies: (0..<(headDim / 2)).map { i in
             Float(1.0 / pow(theta, Double(2 * i) / Double(headDim)))
-        }
+        })
     }
 
     public init(inverseFrequencies: [Float]) {
         self.inverseFrequencies = inverseFrequencies
+        cache = TableCache(inverseFrequencies: inverseFrequencies)
     }
 
     public var headDim: Int { inverseFrequencies.count * 2 }
 
     /// cos and sin for `count` positions from `start`: each `(count, D/2)`.
     func tables(start: Int, count: Int) -> (cos: [Float], sin: [Float]) {
-        let half = inverseFrequencies.count
-        var c = [Float](repeating: 0, count: count * half)
-        var s = [Float](repeating: 0, count: count * half)
-        for t in 0..<count {
-            for i in 0..<half {
-                // float32 angle, as the reference computes it
-                let angle = Float(start + t) * inverseFrequencies[i]
-                c[t * half + i] = Foundation.cos(angle)
-                s[t * half + i] = Foundation.sin(angle)
+        cache.tables(start: start, count: count)
+    }
+
+    final class TableCache: @unchecked Sendable {
+        let inverseFrequencies: [Float]
+        private let lock = NSLock()
+        private var cos: [Float] = []
+        private var sin: [Float] = []
+        /// Positions cached beyond this are computed per call (keeps memory bounded for
+        /// models with very long contexts).
+        static let maxCachedPositions = 8192
+
+        init(inverseFrequencies: [Float]) { self.inverseFrequencies = inverseFrequencies }
+
+        func tables(start: Int, count: Int) -> (cos: [Float], sin: [Float]) {
+            let half = inverseFrequencies.count
+            let end = start + count
+            guard end <= Self.maxCachedPositions else { return compute(start: start, count: count) }
+            return lock.withLock {
+                if cos.count < end * half {
+                    let grown = Swift.min(Self.maxCachedPositions, Swift.max(end, 2 * cos.count / Swift.max(half, 1), 256))
+                    (cos, sin) = compute(start: 0, count: grown)
+                }
+                return (Array(cos[(start * half)..<(end * half)]), Array(sin[(start * half)..<(end * half)]))
             }
         }
-        return (c, s)
+
+        func compute(start: Int, count: Int) -> (cos: [Float], sin: [Float]) {
+            let half = inverseFrequencies.count
+            var c = [Float](repeating: 0, count: count * half)
+            var s = [Float](repeating: 0, count: count * half)
+            for t in 0..<count {
+                for i in 0..<half {
+                    // float32 angle, as the reference computes it
+                    let angle = Float(start + t) * inverseFrequencies[i]
+                    c[t * half + i] = Foundation.cos(angle)
+                    s[t * half + i] = Foundation.sin(angle)
+                }
+            }
+            return (c, s)
+        }
     }
 
     /// Rotates `count` positions of `heads` vectors each, in place, laid out `(T, heads, D)`.
