@@ -22,5 +22,10 @@ for key in ["train_tokens_per_s", "train_cached_tokens_per_s", "decode_tokens_pe
     print(f"  {key:28} {a:10.1f} {b:10.1f} {ratio:6.2f}x")
 print(f"  cached training vs reference training: {ours['train_cached_tokens_per_s'] / ref['train_tokens_per_s']:.2f}x")
 print(f"  training gflops / sgemm gflops: {ours['gflops'] / ours['sgemm_gflops']:.0%}")
+# Speed of light: the FLOPs a step needs at the machine's sgemm rate, against the targets.
+for name, flops, target in [("train (1.5x S / 1.2x M)", ours["train_mflop_per_token"], 1.5 if config == "S" else 1.2),
+                            ("cached (2.5x)", ours["train_cached_mflop_per_token"], 2.5)]:
+    need = target * ref["train_tokens_per_s"] * flops / 1e3
+    print(f"  {name}: needs {need:.0f} GFLOP/s ({need / ours['sgemm_gflops']:.0%} of sgemm) at {flops:.1f} MFLOP/token")
 PY
 done

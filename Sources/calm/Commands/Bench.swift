@@ -98,6 +98,9 @@ struct Bench: ParsableCommand {
             ("train_cached_tokens_per_s", tokensPerStep / cached),
             ("decode_tokens_per_s", Double(generated.count) / decodeSeconds),
             ("gflops", gflops),
+            ("cached_gflops", cost.trainingFLOPsPerTokenCached * tokensPerStep / cached / 1e9),
+            ("train_mflop_per_token", cost.trainingFLOPsPerToken / 1e6),
+            ("train_cached_mflop_per_token", cost.trainingFLOPsPerTokenCached / 1e6),
             ("sgemm_gflops", Self.sgemmRate(m: s.batch * s.sequence, n: s.anchor.ffn, k: s.anchor.width)),
             ("peak_rss_mb", Self.peakResidentMegabytes()),
         ]

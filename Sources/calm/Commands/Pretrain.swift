@@ -38,6 +38,12 @@ struct Pretrain: ParsableCommand {
 
     @Flag(help: "Write the final checkpoint without optimizer state (a third of the size; it cannot be resumed).")
     var noResumeState = false
+    @Flag(help: """
+        Give tokens that never occur in the training data a zero input embedding (they get no gradient, so \
+        they stay zero), instead of leaving them at random initial values. A later composition then sees \
+        every unseen token as the same neutral input, as untrained reserved tokens are in Llama 3.
+        """)
+    var zeroUnseenEmbeddings = false
 
     @OptionGroup var training: TrainingFlags
     @OptionGroup var runtime: RuntimeOptions
@@ -81,6 +87,18 @@ struct Pretrain: ParsableCommand {
         let train = try TrainingData.load(data, tokenizer: tokenizer, sequenceLength: seqLen)
         let eval = try evalData.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: seqLen) }
 
+        if zeroUnseenEmbeddings {
+            guard !model.config.tiedEmbeddings else {
+                throw CLIError("--zero-unseen-embeddings needs untied embeddings (a tied output head trains every row)")
+            }
+            var seen = [Bool](repeating: false, count: model.config.vocabSize)
+            for example in train.examples { for id in example.ids where id >= 0 && id < seen.count { seen[id] = true } }
+            let width = model.config.hiddenSize
+            for id in seen.indices where !seen[id] {
+                for j in 0..<width { model.tokenEmbedding.data[id * width + j] = 0 }
+            }
+            FileHandle.standardError.write(Data("zeroed the input embeddings of \(seen.filter { !$0 }.count) tokens absent from the training data\n".utf8))
+        }
         var options = training.options
         if let resumeFile { options = try Trainer.savedOptions(in: resumeFile, steps: training.steps) }
         let trainer = try Trainer(parameters: trainable, train: train, eval: eval,
