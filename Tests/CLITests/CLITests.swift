@@ -86,6 +86,27 @@ struct CLITests {
         #expect(inspect.stdout.contains("resumable state after 120 steps"))
     }
 
+    @Test func unseenTokensCanStartAndStayAtZero() throws {
+        let dir = try makeTemporaryDirectory()
+        let lines = (0..<50).map { i in "{\"prompt\": \"\(i % 5) +\", \"completion\": \" \(i % 5 + 1)\"}" }
+        try lines.joined(separator: "\n").write(toFile: "\(dir)/train.jsonl", atomically: true, encoding: .utf8)
+        // The tokenizer also knows letters the data never uses.
+        try "0123456789 +abcxyz".write(toFile: "\(dir)/chars.txt", atomically: true, encoding: .utf8)
+        let run = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/z.h5", "--tokenizer-from",
+                               "\(dir)/chars.txt", "--steps", "5", "--seq-len", "8", "--layers", "1", "--hidden", "16",
+                               "--heads", "2", "--zero-unseen-embeddings"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let checkpoint = try ModelCheckpoint.load("\(dir)/z.h5")
+        let width = checkpoint.model.config.hiddenSize
+        let rows = checkpoint.model.tokenEmbedding.data
+        for c in ["a", "b", "c", "x", "y", "z"] {
+            let id = checkpoint.tokenizer.encode(c)[0]
+            #expect(rows[(id * width)..<((id + 1) * width)].allSatisfy { $0 == 0 }, "\(c)")
+        }
+        let seen = checkpoint.tokenizer.encode("3")[0]
+        #expect(rows[(seen * width)..<((seen + 1) * width)].contains { $0 != 0 })
+    }
+
     @Test func pretrainResumesFromItsCheckpoint() throws {
         let (dir, model) = try Self.trained.get()
         let resumed = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/more.h5", "--resume", model,
