@@ -36,6 +36,12 @@ public struct KVSuiteSettings: Codable, Sendable, Equatable {
     public var heldInFraction = 0.2
     public var seed: UInt64 = 0
     public init() {}
+
+    func withSeed(_ seed: UInt64) -> KVSuiteSettings {
+        var copy = self
+        copy.seed = seed
+        return copy
+    }
 }
 
 /// Generates keys, maps and the three datasets of the key-value arithmetic suite.

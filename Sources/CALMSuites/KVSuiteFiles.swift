@@ -9,6 +9,10 @@ public struct KVSuiteSizes: Sendable, Equatable {
     public var substitutionExamples = 30000
     public var definitionPasses = 20
     public var dcExamples = 4000
+    /// Held-in KV-Substitution lines in each single-expert D_C. The first `dcExamples / 10`
+    /// come from the main random stream; the rest from a second stream (seed + 1) after every
+    /// other file, so raising this count leaves all other files as they were.
+    public var dcSubstitutionExamples = 1200
     public var evalExamples = 1000
     public init() {}
 }
@@ -23,8 +27,9 @@ public struct KVSuiteFiles: Sendable {
     /// - `numeric-train.jsonl`, `numeric-eval.jsonl`: Numeric-Arithmetic (the anchor's skill);
     /// - per expert E: `E-train.jsonl` (KV-Substitution over all its keys, plus definition lines
     ///   such as "abc 7 de 3", as facts appear in a domain corpus), `E-dc.jsonl` (D_C:
-    ///   KV-Arithmetic over held-in keys, plus 10% Numeric-Arithmetic and 10% held-in
-    ///   KV-Substitution), `E-subst-eval.jsonl` and `E-arith-eval.jsonl` (held-out keys only);
+    ///   KV-Arithmetic over held-in keys, plus 10% as many Numeric-Arithmetic lines and
+    ///   `dcSubstitutionExamples` held-in KV-Substitution lines), `E-subst-eval.jsonl` and
+    ///   `E-arith-eval.jsonl` (held-out keys only);
     /// - with two or more experts, for the last two: `mixed-dc.jsonl` (held-in keys of both in
     ///   every expression, plus 10% Numeric-Arithmetic) and `mixed-eval.jsonl` (held-out keys).
     public static func build(experts: [String], settings: KVSuiteSettings, sizes: KVSuiteSizes) -> KVSuiteFiles {
@@ -77,6 +82,14 @@ public struct KVSuiteFiles: Sendable {
             files["mixed-eval.jsonl"] = (0..<sizes.evalExamples).map { _ in
                 suite.kvPair(keys: suite.drawMixed(a.heldOut, b.heldOut, count: suite.termCount()), values: values).arithmetic
             }
+        }
+        var more = KVSuite(settings: settings.withSeed(settings.seed &+ 1))
+        for (name, map) in maps {
+            var dc = files["\(name)-dc.jsonl"] ?? []
+            dc += (0..<max(0, sizes.dcSubstitutionExamples - sizes.dcExamples / 10)).map { _ in
+                more.kvPair(keys: more.draw(map.heldIn, count: more.termCount()), values: map.keys).substitution
+            }
+            files["\(name)-dc.jsonl"] = more.shuffled(dc)
         }
         // One vocabulary for every model. With the dummy prefix space a key or digit is the same
         // token at the start of a text as after a space, as the anchor and the bridges need.

@@ -8,15 +8,20 @@ public final class ProgressReporter {
     private let start = Date()
     private var startStep: Int?
     private let output: FileHandle
+    /// Prefixes every line (several runs logging to one terminal); labelled reporters never
+    /// redraw a bar.
+    public let label: String?
 
-    public init(totalSteps: Int, logEvery: Int = 10, interactive: Bool? = nil, output: FileHandle = .standardError) {
+    public init(totalSteps: Int, logEvery: Int = 10, interactive: Bool? = nil, output: FileHandle = .standardError,
+                label: String? = nil) {
         self.totalSteps = totalSteps
         self.logEvery = max(1, logEvery)
-        self.interactive = interactive ?? (isatty(output.fileDescriptor) != 0)
+        self.interactive = label == nil && (interactive ?? (isatty(output.fileDescriptor) != 0))
         self.output = output
+        self.label = label
     }
 
-    private func write(_ s: String) { output.write(Data(s.utf8)) }
+    private func write(_ s: String) { output.write(Data(((label.map { "[\($0)] " } ?? "") + s).utf8)) }
 
     /// After update `step` (1-based).
     public func update(step: Int, loss: Float, tokensPerSecond: Double, learningRate: Float) {

@@ -7,6 +7,14 @@ import CALMTensor
 import CALMTraining
 import Foundation
 
+/// Errors collected from concurrent jobs.
+private final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ message: String) { lock.withLock { list.append(message) } }
+    var messages: [String] { lock.withLock { list } }
+}
+
 /// The paper's key-value arithmetic experiment (§4.1) on the shipped models.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,10 +45,12 @@ struct Demo: ParsableCommand {
         ("kv-a-only", ["kv-a"], "mixed-dc.jsonl"),
         ("kv-b-only", ["kv-b"], "mixed-dc.jsonl"),
     ]
-    static let connections = "0:0,1:0"
+    /// Bridges into the anchor's embedding output and blocks 0-2, all from expert block 0
+    /// (where `calm probe` reads every value).
+    static let connections = "-1:0,0:0,1:0,2:0"
     static var compositionOptions: TrainingOptions {
         var o = TrainingOptions()
-        o.steps = 1500
+        o.steps = 3000
         o.batchSize = 64
         o.learningRate = 3e-3
         o.warmupSteps = 50
@@ -70,14 +80,26 @@ struct Demo: ParsableCommand {
         if retrain {
             compositionDir = "\(work)/compositions"
             try FileManager.default.createDirectory(atPath: compositionDir, withIntermediateDirectories: true)
-            for c in Self.compositions {
+            // Two compositions at a time, one BLAS thread each (tiny models scale better this way).
+            nonisolated(unsafe) let jobs = try Self.compositions.map { c -> CompositionJob in
                 var job = CompositionJob(anchorPath: anchorPath, experts: c.experts, registry: registry,
                                          dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
                                          options: Self.compositionOptions)
                 job.connectionSpecs["*"] = Self.connections
-                print("retraining \(c.file) ...")
-                _ = try job.run(reporter: ProgressReporter(totalSteps: job.options.steps, logEvery: 500))
+                return job
             }
+            let failures = FailureBox()
+            DispatchQueue.concurrentPerform(iterations: 2) { lane in
+                for (i, job) in jobs.enumerated() where i % 2 == lane {
+                    let name = Self.compositions[i].file
+                    do {
+                        _ = try job.run(reporter: ProgressReporter(totalSteps: job.options.steps, logEvery: 500, label: name))
+                    } catch {
+                        failures.add("\(name): \(error)")
+                    }
+                }
+            }
+            if let first = failures.messages.first { throw CLIError(first) }
         }
 
         func records(_ name: String) -> [TrainingData.PromptCompletion] { Array(suite.files[name]!.prefix(limit)) }
@@ -130,15 +152,16 @@ struct Demo: ParsableCommand {
         print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
     }
 
-    /// Mean gate of each expert on the tokens of its own keys versus the other expert's keys.
+    /// Mean gate of each expert, per connection, on the tokens of its own keys versus the other
+    /// expert's keys.
     private func printRouting(_ c: LoadedComposition, suite: KVSuiteFiles) throws {
         let owner: [Int: Int] = Dictionary(suite.maps.enumerated().flatMap { index, entry in
             entry.map.keys.keys.flatMap { key in [key, " " + key].map { (c.tokenizer.encode($0)[0], index) } }
         }, uniquingKeysWith: { a, _ in a })
-        let expertIndex = c.model.augments.map { slot in Self.experts.firstIndex(of: slot.name)! }
-        var sums = [[Double]](repeating: [0, 0], count: c.model.augments.count)
-        var counts = [[Int]](repeating: [0, 0], count: c.model.augments.count)
-        for record in suite.files["mixed-eval.jsonl"]!.prefix(200) {
+        let expertIndex = c.model.augments.map { slot in Self.experts.firstIndex(of: slot.name) ?? -1 }
+        var sums: [GateKey: [Double]] = [:]
+        var counts: [GateKey: [Int]] = [:]
+        for record in (suite.files["mixed-eval.jsonl"] ?? []).prefix(200) {
             let ids = c.tokenizer.promptIDs(record.prompt)
             let recorder = GateRecorder()
             _ = withoutGradients { c.model.forward(TokenBatch(ids), gates: recorder) }
@@ -146,15 +169,17 @@ struct Demo: ParsableCommand {
                 for (t, id) in ids.enumerated() {
                     guard let o = owner[id] else { continue }
                     let own = o == expertIndex[key.augment] ? 0 : 1
-                    sums[key.augment][own] += Double(values[t])
-                    counts[key.augment][own] += 1
+                    sums[key, default: [0, 0]][own] += Double(values[t])
+                    counts[key, default: [0, 0]][own] += 1
                 }
             }
         }
-        print("gate routing (mean gate over connections, 200 expressions):")
-        for (i, slot) in c.model.augments.enumerated() {
-            print(String(format: "  %@: %.3f on its own keys, %.3f on the other expert's keys", slot.name,
-                         sums[i][0] / Double(max(counts[i][0], 1)), sums[i][1] / Double(max(counts[i][1], 1))))
+        print("gate routing (mean gate on key tokens, 200 expressions): own keys / the other expert's keys")
+        for key in sums.keys.sorted(by: { ($0.augment, $0.connection) < ($1.augment, $1.connection) }) {
+            let slot = c.model.augments[key.augment]
+            let (s, n) = (sums[key] ?? [0, 0], counts[key] ?? [1, 1])
+            print(String(format: "  %@ @ %@: %.3f / %.3f", slot.name, slot.bridges[key.connection].connection.description,
+                         s[0] / Double(max(n[0], 1)), s[1] / Double(max(n[1], 1))))
         }
     }
 }

@@ -31,6 +31,7 @@ struct KVData: ParsableCommand {
     @Option(help: "KV-Substitution training examples per expert.") var substitutionExamples = 30000
     @Option(help: "Definition passes over all keys per expert (lines like \"abc 7 de 3\").") var definitionPasses = 20
     @Option(help: "KV-Arithmetic examples in D_C.") var dcExamples = 4000
+    @Option(help: "Held-in KV-Substitution examples in each single-expert D_C.") var dcSubstitutionExamples = 1200
     @Option(help: "Examples per evaluation set.") var evalExamples = 1000
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
@@ -57,6 +58,7 @@ struct KVData: ParsableCommand {
         sizes.substitutionExamples = substitutionExamples
         sizes.definitionPasses = definitionPasses
         sizes.dcExamples = dcExamples
+        sizes.dcSubstitutionExamples = dcSubstitutionExamples
         sizes.evalExamples = evalExamples
         let suite = KVSuiteFiles.build(experts: names, settings: settings, sizes: sizes)
         try suite.write(dataDirectory: out, mapDirectory: mapDir)
