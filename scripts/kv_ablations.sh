@@ -10,26 +10,26 @@ out=runs/kv/ablations
 registry=$out/experts
 mkdir -p "$out"
 model=(--tokenizer-from "$data/vocab.json" --layers 4 --hidden 128 --heads 4 --seq-len 32 --threads 1 --no-resume-state)
-compose=(--anchor checkpoints/anchor.h5 --connections 0:0,1:0 --steps 1500 --batch-size 64 --lr 3e-3
+compose=(--anchor checkpoints/anchor.h5 --connections=-1:0,0:0,1:0,2:0 --steps 3000 --batch-size 64 --lr 3e-3
          --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 500 --registry "$registry")
 
 # Augments of the expert's shape without its knowledge: random weights, and "vanilla" (trained
 # like the anchor on Numeric-Arithmetic only, never on a key).
 $calm pretrain "${model[@]}" --data "$data/numeric-train.jsonl" --steps 0 --seed 5 --output "$out/random.h5"
 $calm pretrain "${model[@]}" --data "$data/numeric-train.jsonl" --steps 3000 --batch-size 64 --lr 3e-3 \
-    --warmup 100 --seed 6 --log-every 1000 --output "$out/vanilla.h5"
+    --warmup 100 --seed 6 --log-every 1000 --zero-unseen-embeddings --output "$out/vanilla.h5"
 $calm experts register "$out/random.h5" --name kv-random --domain ablation --registry "$registry" --replace
 $calm experts register "$out/vanilla.h5" --name kv-vanilla --domain ablation --registry "$registry" --replace
 
 $calm compose "${compose[@]}" --expert kv-random --data "$data/kv-dc.jsonl" --output "$out/calm-random.h5" &
 $calm compose "${compose[@]}" --expert kv-vanilla --data "$data/kv-dc.jsonl" --output "$out/calm-vanilla.h5" &
 wait
-# The anchor fine-tuned on D_C: fully, and with LoRA at CALM's parameter count (rank 14 on every
-# projection of the 4 blocks: 11776 x 14 = 164,864 parameters vs CALM's 165,378).
+# The anchor fine-tuned on D_C: fully, and with LoRA at CALM's parameter count (rank 28 on every
+# projection of the 4 blocks: 11776 x 28 = 329,728 parameters vs CALM's 331,268).
 ft=(--init-from checkpoints/anchor.h5 --data "$data/kv-dc.jsonl" --seq-len 16 --steps 3000 --batch-size 64
     --warmup 100 --seed 0 --threads 1 --log-every 1000 --no-resume-state)
 $calm pretrain "${ft[@]}" --lr 1e-3 --output "$out/anchor-ft.h5" &
-$calm pretrain "${ft[@]}" --lr 3e-3 --lora-rank 14 --weight-decay 0 --output "$out/anchor-lora.h5" &
+$calm pretrain "${ft[@]}" --lr 3e-3 --lora-rank 28 --weight-decay 0 --output "$out/anchor-lora.h5" &
 wait
 
 eval=(--data "$data/kv-arith-eval.jsonl" --workers 2 --threads 1)

@@ -8,8 +8,9 @@ import Foundation
 /// ```
 /// a  = proj(H_A)                               (B, S, D_B)   augment states in anchor width
 /// q  = RoPE(W_q · rms(H_B)),  k = RoPE(W_k · rms(a)),  v = W_v · rms(a)
-/// y  = W_o · attention(q, k, v), causal        (B, T, D_B)   position t sees s ≤ t only
-/// g  = sigmoid(w_g · rms(H_B) + b_g)           (B, T, 1)     per token, per augment and connection
+/// z  = attention(q, k, v), causal             (B, T, D_B)   position t sees s ≤ t only
+/// y  = W_o · z
+/// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) + b_g)   (B, T, 1)   per token, per augment and connection
 /// H_B ← H_B + g ⊙ y
 /// ```
 /// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
@@ -17,13 +18,18 @@ import Foundation
 /// the two models' residual-stream magnitudes are. Rotary position embeddings on q and k (the
 /// two models see the same tokens at the same positions) let a bridge find the augment state
 /// at a given relative position, e.g. the same token, which content alone cannot express.
+/// The gate sees what the augment offers (z) as well as the anchor's state, so with several
+/// augments each gate can open on the tokens its augment knows about (routing).
 public final class Bridge {
     public let connection: Connection
     public let heads: Int
     public let projection: Linear  // (D_B, D_A)
     public let queryNorm: Tensor, keyNorm: Tensor  // (D_B)
     public let query: Linear, key: Linear, value: Linear, output: Linear  // (D_B, D_B)
-    public let gate: Linear  // (1, D_B)
+    public let gate: Linear  // (1, D_B), on the anchor state
+    public let gateFromAugment: Linear  // (1, D_B), on the attended augment states; starts at zero
+    /// A fixed unit scale for the parameter-free RMS norm of z.
+    private let unitScale: Tensor
     /// Rotary embedding of bridge queries and keys (nil: content-only attention).
     let rotary: RotaryEmbedding?
     static let normEps: Float = 1e-6
@@ -49,6 +55,8 @@ public final class Bridge {
         value = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
         output = Linear(weight: Tensor(zeros: [anchorWidth, anchorWidth], requiresGrad: true))
         gate = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true), bias: Tensor(zeros: [1], requiresGrad: true))
+        gateFromAugment = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true))
+        unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
 
     /// Per-head bias u (repeated over heads) on the highest rotary frequencies, scaled so that
@@ -79,7 +87,7 @@ public final class Bridge {
         projection.parameters("\(prefix).proj") + [("\(prefix).query_norm.weight", queryNorm), ("\(prefix).key_norm.weight", keyNorm)]
             + query.parameters("\(prefix).q_proj") + key.parameters("\(prefix).k_proj")
             + value.parameters("\(prefix).v_proj") + output.parameters("\(prefix).o_proj")
-            + gate.parameters("\(prefix).gate")
+            + gate.parameters("\(prefix).gate") + gateFromAugment.parameters("\(prefix).gate_augment")
     }
 
     /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)` at positions from `start`.
@@ -91,29 +99,35 @@ public final class Bridge {
         return (k, value(a).reshaped([b, s, heads, headDim]))
     }
 
-    /// Query and gate `(B, T, 1)` from anchor states `(B, T, D_B)` at positions from `start`.
-    private func queryAndGate(_ anchorStates: Tensor, startPosition start: Int) -> (query: Tensor, gate: Tensor) {
+    /// Queries `(B, T, H, hd)` and normalised anchor states `(B, T, D_B)` at positions from `start`.
+    private func queries(_ anchorStates: Tensor, startPosition start: Int) -> (query: Tensor, normalized: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let h = anchorStates.rmsNorm(weight: queryNorm, eps: Self.normEps)
         var q = query(h).reshaped([b, t, heads, headDim])
         if let rotary { q = q.rope(rotary, startPosition: start) }
-        return (q, gate(h).sigmoid())
+        return (q, h)
+    }
+
+    /// `g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z `(B, T, D_B)`.
+    private func gated(_ h: Tensor, _ z: Tensor) -> (delta: Tensor, gate: Tensor) {
+        let g = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps))).sigmoid()
+        return (output(z).multiplying(g), g)
     }
 
     /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
     func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
-        let (q, g) = queryAndGate(anchorStates, startPosition: 0)
+        let (q, h) = queries(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
-        return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
+        return gated(h, attended.reshaped([b, t, anchorWidth]))
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
     func cachedContribution(anchorStates: Tensor, cache: KVCache, slot: Int) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
-        let (q, g) = queryAndGate(anchorStates, startPosition: cache.length)
+        let (q, h) = queries(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q, layer: slot, scale: nil)
-        return (output(attended.reshaped([b, t, anchorWidth])).multiplying(g), g)
+        return gated(h, attended.reshaped([b, t, anchorWidth]))
     }
 
     /// Learned parameters of one connection (for the cost report).
@@ -121,6 +135,6 @@ public final class Bridge {
         augmentWidth * anchorWidth + anchorWidth  // projection
             + 2 * anchorWidth  // norms
             + 4 * anchorWidth * anchorWidth + 2 * anchorWidth  // q, k, v, o (+ q, k biases)
-            + anchorWidth + 1  // gate
+            + 2 * anchorWidth + 1  // gate (anchor and augment sides)
     }
 }
