@@ -17,11 +17,12 @@ $calm data kv --out "$data" --map-dir checkpoints/kv --experts kv,kv-a,kv-b --se
 
 # 2. Models: 4 blocks, width 128, 4 heads, one word tokenizer shared by all.
 model=(--tokenizer-from "$data/vocab.json" --layers 4 --hidden 128 --heads 4 --steps 3000 --batch-size 64
-       --lr 3e-3 --warmup 100 --threads 1 --log-every 500 --eval-every 1000 --no-resume-state)
-# The anchor never sees a key: --zero-unseen-embeddings gives every token absent from its data
-# (all keys) the same zero input embedding instead of a random one.
+       --lr 3e-3 --warmup 100 --threads 1 --log-every 500 --eval-every 1000 --no-resume-state
+       --zero-unseen-embeddings)
+# --zero-unseen-embeddings: tokens absent from a model's data (for the anchor every key, for an
+# expert the other experts' keys) get the same zero input embedding instead of a random one.
 $calm pretrain "${model[@]}" --data "$data/numeric-train.jsonl" --eval-data "$data/numeric-eval.jsonl" \
-    --seq-len 16 --seed 1 --zero-unseen-embeddings --output checkpoints/anchor.h5 &
+    --seq-len 16 --seed 1 --output checkpoints/anchor.h5 &
 $calm pretrain "${model[@]}" --data "$data/kv-train.jsonl" --eval-data "$data/kv-subst-eval.jsonl" \
     --seq-len 32 --seed 2 --output "$work/kv.h5" &
 wait
@@ -39,7 +40,7 @@ done
 #    output and blocks 0-2, all from expert block 0 (where `calm probe` reads every value),
 #    trained on D_C only.
 compose=(--anchor checkpoints/anchor.h5 --connections=-1:0,0:0,1:0,2:0 --steps 3000 --batch-size 64 --lr 3e-3
-         --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 500)
+         --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 500 --no-resume-state)
 $calm compose "${compose[@]}" --expert kv --data "$data/kv-dc.jsonl" --output checkpoints/compositions/kv-arithmetic.h5 &
 $calm compose "${compose[@]}" --expert kv-a --expert kv-b --data "$data/mixed-dc.jsonl" \
     --output checkpoints/compositions/kv-two-experts.h5 &

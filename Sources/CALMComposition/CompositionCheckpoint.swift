@@ -38,7 +38,7 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     public var heads: Int
     /// Rotary position embeddings on bridge queries and keys.
     public var rotary: Bool
-    public var gate = "sigmoid(w · rms(h) + b), per token, per augment and connection"
+    public var gate = "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
     public var seed: UInt64
 
     enum CodingKeys: String, CodingKey { case anchor, augments, heads, rotary, gate, seed }

@@ -20,6 +20,8 @@ public struct CompositionJob {
     public var rotaryBridges = true
     public var options: TrainingOptions
     public var resumePath: String?
+    /// Write the final checkpoint without optimizer state (a quarter of the size; not resumable).
+    public var finalWithoutResumeState = false
     /// Reuse frozen activations across epochs: nil decides by size (see `run`).
     public var cacheFrozenActivations: Bool?
     /// Largest activation cache `run` builds on its own.
@@ -118,10 +120,14 @@ public struct CompositionJob {
         log(cost.rendered())
         trainer.reporter = reporter
         let output = outputPath
+        let slimFinal = finalWithoutResumeState
         try trainer.run { trainer in
             let gates = Self.gateStatistics(model, data: train)
+            let final = trainer.progress.step == trainer.options.steps
             try CompositionCheckpoint.save(model, spec: spec, tokenizer: tokenizer, to: output, gateStatistics: gates,
-                                           costReport: cost) { try trainer.writeState(to: $0) }
+                                           costReport: cost) { file in
+                if !(final && slimFinal) { try trainer.writeState(to: file) }
+            }
             trainer.reporter?.log("step \(trainer.progress.step): saved \(output)")
         }
         return Result(model: model, spec: spec, cost: cost, trainer: trainer, usedActivationCache: useCache)

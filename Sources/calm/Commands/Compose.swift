@@ -31,6 +31,8 @@ struct Compose: ParsableCommand {
 
     @Flag(inversion: .prefixedNo, help: "Cache frozen activations across epochs (default: when it pays and fits in 2 GiB).")
     var activationCache: Bool?
+    @Flag(help: "Write the final checkpoint without optimizer state (a quarter of the size; it cannot be resumed).")
+    var noResumeState = false
 
     func run() throws {
         try runtime.apply()
@@ -43,6 +45,7 @@ struct Compose: ParsableCommand {
         job.rotaryBridges = rotaryBridges
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
+        job.finalWithoutResumeState = noResumeState
         for entry in connections {
             if let eq = entry.firstIndex(of: "=") {
                 job.connectionSpecs[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])

@@ -86,6 +86,7 @@ struct Demo: ParsableCommand {
                                          dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
                                          options: Self.compositionOptions)
                 job.connectionSpecs["*"] = Self.connections
+                job.finalWithoutResumeState = true
                 return job
             }
             let failures = FailureBox()
