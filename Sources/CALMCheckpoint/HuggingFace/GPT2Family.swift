@@ -53,11 +53,6 @@ public struct GPT2Family: HuggingFaceArchitecture {
     public func isIgnorableBuffer(_ name: String) -> Bool { name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias") }
 
     public func exportTensors(_ model: TransformerLM) -> [(name: String, shape: [Int], data: [Float])] {
-        func transposed(_ t: [Float], rows: Int, cols: Int) -> [Float] {
-            var out = [Float](repeating: 0, count: t.count)
-            for i in 0..<rows { for j in 0..<cols { out[j * rows + i] = t[i * cols + j] } }
-            return out
-        }
         let c = model.config
         var out: [(name: String, shape: [Int], data: [Float])] = [
             ("transformer.wte.weight", model.tokenEmbedding.shape, model.tokenEmbedding.data),
@@ -69,12 +64,12 @@ public struct GPT2Family: HuggingFaceArchitecture {
             out.append((h + "ln_1.bias", [c.hiddenSize], b.attentionNorm.bias?.data ?? []))
             // c_attn (in, 3·out): q, k, v weights side by side, transposed.
             let fused = b.query.weight.data + b.key.weight.data + b.value.weight.data  // (3C, C)
-            out.append((h + "attn.c_attn.weight", [c.hiddenSize, 3 * c.hiddenSize], transposed(fused, rows: 3 * c.hiddenSize, cols: c.hiddenSize)))
+            out.append((h + "attn.c_attn.weight", [c.hiddenSize, 3 * c.hiddenSize], TensorSource.transposed(fused, rows: 3 * c.hiddenSize, cols: c.hiddenSize)))
             out.append((h + "attn.c_attn.bias", [3 * c.hiddenSize],
                         (b.query.bias?.data ?? []) + (b.key.bias?.data ?? []) + (b.value.bias?.data ?? [])))
             for (hf, layer) in [("attn.c_proj", b.output), ("mlp.c_fc", b.up), ("mlp.c_proj", b.down)] {
                 let (rows, cols) = (layer.weight.shape[0], layer.weight.shape[1])
-                out.append((h + hf + ".weight", [cols, rows], transposed(layer.weight.data, rows: rows, cols: cols)))
+                out.append((h + hf + ".weight", [cols, rows], TensorSource.transposed(layer.weight.data, rows: rows, cols: cols)))
                 out.append((h + hf + ".bias", [rows], layer.bias?.data ?? []))
             }
             out.append((h + "ln_2.weight", [c.hiddenSize], b.mlpNorm.weight.data))
@@ -91,13 +86,7 @@ public struct GPT2Family: HuggingFaceArchitecture {
               c.numKVHeads == c.numHeads, c.headDim * c.numHeads == c.hiddenSize, c.attentionScale == nil || c.attentionScale == 1 else {
             throw ConversionError("configuration of architecture \(c.architecture) cannot be written as GPT2LMHeadModel")
         }
-        let activation: String
-        switch c.activation {
-        case .geluTanh: activation = "gelu_new"
-        case .gelu: activation = "gelu"
-        case .relu: activation = "relu"
-        case .silu: activation = "silu"
-        }
+        let activation = HuggingFaceConfig.name(of: c.activation, tanhName: "gelu_new")
         return ["vocab_size": c.vocabSize, "n_embd": c.hiddenSize, "n_layer": c.numLayers, "n_head": c.numHeads,
                 "n_positions": c.maxPositions, "n_inner": c.intermediateSize, "activation_function": activation,
                 "layer_norm_epsilon": Double(c.normEps), "tie_word_embeddings": c.tiedEmbeddings,

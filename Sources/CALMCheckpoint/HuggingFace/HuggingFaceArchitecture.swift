@@ -42,20 +42,24 @@ public struct TensorSource: Sendable {
         self.transform = transform
     }
 
+    /// A row-major `(rows, cols)` matrix transposed to `(cols, rows)`.
+    static func transposed(_ data: [Float], rows: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: data.count)
+        for i in 0..<rows { for j in 0..<cols { out[j * rows + i] = data[i * cols + j] } }
+        return out
+    }
+
     /// Applies the transform to a tensor `(shape, data)` from the checkpoint.
     func apply(shape: [Int], data: [Float]) throws -> (shape: [Int], data: [Float]) {
-        func transposed(_ shape: [Int], _ data: [Float]) throws -> ([Int], [Float]) {
+        func transposed(_ shape: [Int], _ data: [Float]) -> ([Int], [Float]) {
             guard shape.count == 2 else { return (shape, data) }
-            let (r, c) = (shape[0], shape[1])
-            var out = [Float](repeating: 0, count: data.count)
-            for i in 0..<r { for j in 0..<c { out[j * r + i] = data[i * c + j] } }
-            return ([c, r], out)
+            return ([shape[1], shape[0]], Self.transposed(data, rows: shape[0], cols: shape[1]))
         }
         switch transform {
         case .identity: return (shape, data)
-        case .transpose: return try transposed(shape, data)
+        case .transpose: return transposed(shape, data)
         case .fusedPart(let part, let parts, let transpose):
-            let (s, d) = transpose ? try transposed(shape, data) : (shape, data)
+            let (s, d) = transpose ? transposed(shape, data) : (shape, data)
             guard let rows = s.first, rows % parts == 0 else {
                 throw ConversionError("tensor \(name) has shape \(shape), which does not split into \(parts) parts")
             }
@@ -128,34 +132,32 @@ public struct HuggingFaceConfig {
         return v
     }
 
-    func int(_ key: String, default fallback: Int? = nil) throws -> Int {
+    /// The field `key` read by `extract`; absent or null gives `fallback`, or an error without one.
+    private func field<T>(_ key: String, _ fallback: T?, _ kind: String, _ extract: (JSONValue) -> T?) throws -> T {
         guard let v = value(key) else {
             guard let fallback else { throw fail(key, "is missing") }
             return fallback
         }
-        guard let i = v.int else { throw fail(key, "is not an integer") }
-        return i
+        guard let x = extract(v) else { throw fail(key, "is not \(kind)") }
+        return x
     }
 
-    func double(_ key: String, default fallback: Double? = nil) throws -> Double {
-        guard let v = value(key) else {
-            guard let fallback else { throw fail(key, "is missing") }
-            return fallback
-        }
-        guard let d = v.number else { throw fail(key, "is not a number") }
-        return d
-    }
-
-    func bool(_ key: String, default fallback: Bool) throws -> Bool {
-        guard let v = value(key) else { return fallback }
-        guard let b = v.bool else { throw fail(key, "is not true or false") }
-        return b
-    }
+    func int(_ key: String, default fallback: Int? = nil) throws -> Int { try field(key, fallback, "an integer", \.int) }
+    func double(_ key: String, default fallback: Double? = nil) throws -> Double { try field(key, fallback, "a number", \.number) }
+    func bool(_ key: String, default fallback: Bool) throws -> Bool { try field(key, fallback, "true or false", \.bool) }
 
     func string(_ key: String) throws -> String? {
-        guard let v = value(key) else { return nil }
-        guard let s = v.string else { throw fail(key, "is not a string") }
-        return s
+        value(key) == nil ? nil : try field(key, nil, "a string", \.string)
+    }
+
+    /// The Hugging Face name of an activation (`tanhName` differs by family: gelu_new for GPT-2).
+    static func name(of activation: Activation.Kind, tanhName: String) -> String {
+        switch activation {
+        case .silu: return "silu"
+        case .gelu: return "gelu"
+        case .geluTanh: return tanhName
+        case .relu: return "relu"
+        }
     }
 
     /// The activation named by `key` (supported: silu/swish, gelu, gelu_new/gelu_pytorch_tanh, relu).

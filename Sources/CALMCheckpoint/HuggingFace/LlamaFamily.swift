@@ -140,13 +140,7 @@ public struct LlamaFamily: HuggingFaceArchitecture {
                 rope["original_max_position_embeddings"] = s.originalMaxPositions
             }
         }
-        let activation: String
-        switch c.activation {
-        case .silu: activation = "silu"
-        case .gelu: activation = "gelu"
-        case .geluTanh: activation = "gelu_pytorch_tanh"
-        case .relu: activation = "relu"
-        }
+        let activation = HuggingFaceConfig.name(of: c.activation, tanhName: "gelu_pytorch_tanh")
         var out: [String: Any] = [
             "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize, "num_hidden_layers": c.numLayers,
             "num_attention_heads": c.numHeads, "num_key_value_heads": c.numKVHeads, "head_dim": c.headDim,
