@@ -33,9 +33,7 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// Opens a checkpoint and checks its format name, version and kind.
 public func openCheckpoint(_ path: String, kind expectedKind: String) throws -> HDF5File {
     let file = try HDF5File.open(path)
-    guard let format = try file.stringAttribute("format"), format == CheckpointFormat.name else {
-        throw CheckpointError(path: path, message: "not a CALM checkpoint (no format = \"\(CheckpointFormat.name)\" attribute)")
-    }
+    try requireCALMFormat(file)
     guard let version = try file.intAttribute("format_version") else {
         throw CheckpointError(path: path, message: "missing format_version attribute")
     }
@@ -142,8 +140,12 @@ public struct ModelCheckpoint {
 public func checkpointKind(_ path: String) throws -> String {
     let file = try HDF5File.open(path)
     defer { try? file.close() }
-    guard try file.stringAttribute("format") == CheckpointFormat.name else {
-        throw CheckpointError(path: path, message: "not a CALM checkpoint (no format = \"\(CheckpointFormat.name)\" attribute)")
-    }
+    try requireCALMFormat(file)
     return try file.stringAttribute("kind") ?? "model"
+}
+
+private func requireCALMFormat(_ file: HDF5File) throws {
+    guard try file.stringAttribute("format") == CheckpointFormat.name else {
+        throw CheckpointError(path: file.path, message: "not a CALM checkpoint (no format = \"\(CheckpointFormat.name)\" attribute)")
+    }
 }

@@ -60,7 +60,7 @@ public struct HuggingFaceTokenizer: Tokenizer {
         let (addedTokens, vocabulary) = (added.tokens, model.vocabulary)
         func id(of name: String?, _ role: String) throws -> Int? {
             guard let name else { return nil }
-            guard let id = addedTokens.first(where: { $0.content == name })?.id ?? vocabulary[name] else {
+            guard let id = Self.lookup(name, added: addedTokens, vocabulary: vocabulary) else {
                 throw tokenizerError("\(role) token \(name) is neither a vocab entry nor an added token")
             }
             return id
@@ -160,7 +160,11 @@ public struct HuggingFaceTokenizer: Tokenizer {
 
     /// The id of a token string (added tokens first, then the vocabulary).
     public func id(of token: String) -> Int? {
-        added.tokens.first(where: { $0.content == token })?.id ?? model.vocabulary[token]
+        Self.lookup(token, added: added.tokens, vocabulary: model.vocabulary)
+    }
+
+    private static func lookup(_ token: String, added: [AddedVocabulary.Token], vocabulary: [String: Int]) -> Int? {
+        added.first(where: { $0.content == token })?.id ?? vocabulary[token]
     }
 
     /// The token string of `id` (nil when the id is unknown).
