@@ -7,8 +7,11 @@ let package = Package(
     products: [
         .executable(name: "calm", targets: ["calm"]),
         .library(name: "CALMTensor", targets: ["CALMTensor"]),
+        .library(name: "CALMSupport", targets: ["CALMSupport"]),
+        .library(name: "CALMTokenizers", targets: ["CALMTokenizers"]),
         .library(name: "CALMModels", targets: ["CALMModels"]),
         .library(name: "CALMCheckpoint", targets: ["CALMCheckpoint"]),
+        .library(name: "CALMHuggingFace", targets: ["CALMHuggingFace"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
@@ -18,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libhdf5-dev). No pkg-config needed.
@@ -30,27 +34,37 @@ let package = Package(
         // glibc's mallopt, to keep freed tensor memory in the heap.
         .systemLibrary(name: "CAllocator"),
 
+        // Small shared helpers: JSON values, atomic file writes, SHA-256 digests, error collection.
+        .target(name: "CALMSupport", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+
         // Tensor core: float32 tensors, BLAS-backed ops, reverse-mode autodiff.
         .target(
             name: "CALMTensor",
             dependencies: ["COpenBLAS", "CAllocator"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        // Layers and models: transformer LM, KV cache, tokenizers, sampling, optimizers.
-        .target(name: "CALMModels", dependencies: ["CALMTensor"]),
+        // Tokenizers: character, word and Hugging Face BPE (byte-level and SentencePiece-style).
+        .target(name: "CALMTokenizers", dependencies: ["CALMSupport"]),
+        // Layers and models: transformer LM, KV cache, generation loop, optimizers.
+        .target(name: "CALMModels", dependencies: ["CALMTensor", "CALMTokenizers", "CALMSupport"]),
         // Checkpoint I/O: HDF5 files and the checkpoint layout.
-        .target(name: "CALMCheckpoint", dependencies: ["CALMTensor", "CALMModels", "CHDF5"]),
+        .target(name: "CALMCheckpoint", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CHDF5"]),
+        // Hugging Face files: safetensors, conversion of model directories, export.
+        .target(name: "CALMHuggingFace", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         // Training loop, data sets, progress reporting, resumable state.
-        .target(name: "CALMTraining", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint"]),
+        .target(name: "CALMTraining", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         // CALM: augment protocol, architecture and expert registries, bridges, composed
         // training and cached composed decoding.
-        .target(name: "CALMComposition", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        .target(
+            name: "CALMComposition",
+            dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
-        .target(name: "CALMSuites", dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        .target(name: "CALMSuites", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",
             dependencies: [
-                "CALMTensor", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CALMSuites",
+                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining",
+                "CALMComposition", "CALMSuites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -69,12 +83,14 @@ let package = Package(
             dependencies: ["calm"]),
 
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),
-        .testTarget(name: "CALMModelsTests", dependencies: ["CALMModels", "CALMCheckpoint"]),
-        .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMCheckpoint"]),
-        .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTraining"]),
-        .testTarget(name: "CALMCompositionTests", dependencies: ["CALMComposition"]),
+        .testTarget(name: "CALMTokenizersTests", dependencies: ["CALMTokenizers"]),
+        .testTarget(name: "CALMModelsTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
+        .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
+        .testTarget(name: "CALMHuggingFaceTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace"]),
+        .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMTraining"]),
+        .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMComposition"]),
         .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),
-        .testTarget(name: "CLITests", dependencies: ["calm", "CALMComposition"]),
+        .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]
 )

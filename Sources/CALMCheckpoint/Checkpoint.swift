@@ -1,5 +1,7 @@
 import CALMModels
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import Foundation
 
 /// The on-disk layout shared by every CALM checkpoint (HDF5):

@@ -1,5 +1,7 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
+import CALMTokenizers
 import Foundation
 
 /// A loaded frozen model with its tokenizer and identity.
@@ -56,13 +58,13 @@ public enum ContentHash {
     /// SHA-256 over the configuration, the tokenizer description and, in name order, every
     /// tensor's name, shape and little-endian float32 bytes.
     public static func of(model: any AugmentModel, tokenizer: any Tokenizer) throws -> String {
-        var hasher = SHA256()
-        hasher.update(Array(model.configurationJSON.utf8))
-        hasher.update(Array(try tokenizer.serialized().utf8))
+        var hasher = ContentDigest()
+        hasher.update(model.configurationJSON)
+        hasher.update(try tokenizer.serialized())
         for (name, tensor) in model.parameters.sorted(by: { $0.name < $1.name }) {
-            hasher.update(Array("\n\(name)\(tensor.shape)".utf8))
+            hasher.update("\n\(name)\(tensor.shape)")
             tensor.data.withUnsafeBytes { hasher.update($0) }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize()
     }
 }

@@ -129,12 +129,4 @@ public final class Bridge {
         let attended = cache.attention(query: q, layer: slot, scale: nil)
         return gated(h, attended.reshaped([b, t, anchorWidth]))
     }
-
-    /// Learned parameters of one connection (for the cost report).
-    static func parameterCount(augmentWidth: Int, anchorWidth: Int) -> Int {
-        augmentWidth * anchorWidth + anchorWidth  // projection
-            + 2 * anchorWidth  // norms
-            + 4 * anchorWidth * anchorWidth + 2 * anchorWidth  // q, k, v, o (+ q, k biases)
-            + 2 * anchorWidth + 1  // gate (anchor and augment sides)
-    }
 }

@@ -1,6 +1,8 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import Foundation
 
 /// What a composition is made of, stored as the `composition` JSON attribute of its checkpoint.

@@ -1,4 +1,6 @@
 import CALMCheckpoint
+import CALMHuggingFace
+import CALMSupport
 import Foundation
 
 /// Writes a composition for use outside this project: its bridge weights as

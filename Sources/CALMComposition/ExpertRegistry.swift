@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
 import Foundation
 
 /// One registered domain expert, as listed in the registry manifest.

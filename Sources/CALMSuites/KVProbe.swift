@@ -1,5 +1,6 @@
 import CALMModels
 import CALMTensor
+import CALMTokenizers
 
 /// Linear probes on an expert: can a value be read off its hidden state at a key's position?
 ///

@@ -1,5 +1,7 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
+import CALMTokenizers
 import CALMTraining
 import Foundation
 

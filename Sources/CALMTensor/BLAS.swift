@@ -40,10 +40,4 @@ public enum BLAS {
         guard m > 0, n > 0 else { return }
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
-
-    /// y += alpha * x over `n` contiguous elements.
-    @inline(__always)
-    public static func axpy(n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
-    }
 }

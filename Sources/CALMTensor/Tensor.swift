@@ -62,17 +62,6 @@ public final class Tensor {
         return data[0]
     }
 
-    /// Drops the recorded graph and gradient: the tensor becomes a constant leaf.
-    public func detached() -> Tensor {
-        Tensor(shape: shape, data: data)
-    }
-
-    /// Replaces the shape without moving data (element count must match).
-    func setShape(_ newShape: [Int]) {
-        precondition(newShape.reduce(1, *) == data.count)
-        shape = newShape
-    }
-
     /// Zeroes (drops) the gradient buffer.
     public func zeroGrad() { grad = nil }
 

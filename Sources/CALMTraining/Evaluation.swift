@@ -1,5 +1,7 @@
 import CALMModels
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import Dispatch
 import Foundation
 
@@ -25,7 +27,7 @@ public enum ExactMatch {
         // Each worker writes distinct slots and only reads the models (weights are never
         // mutated while decoding), so sharing them across threads is safe.
         let shared = Unchecked((decoder: decoder, answers: buffer))
-        let failure = FailureBox()
+        let failure = FailureCollector()
         let chunks = max(1, min(workers, records.count))
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let (decoder, answers) = shared.value
@@ -39,13 +41,13 @@ public enum ExactMatch {
                     }
                     answers[i] = tokenizer.decode(ids)
                 } catch {
-                    failure.set(error)
+                    failure.add(error)
                     return
                 }
                 i += chunks
             }
         }
-        if let error = failure.error { throw error }
+        if let error = failure.first { throw error }
         let texts = Array(buffer)
         let correct = zip(texts, records).map {
             $0.trimmingCharacters(in: .whitespacesAndNewlines) == $1.completion.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -56,12 +58,5 @@ public enum ExactMatch {
     private struct Unchecked<T>: @unchecked Sendable {
         let value: T
         init(_ value: T) { self.value = value }
-    }
-
-    private final class FailureBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: Error?
-        var error: Error? { lock.withLock { stored } }
-        func set(_ e: Error) { lock.withLock { if stored == nil { stored = e } } }
     }
 }

@@ -1,5 +1,6 @@
-import CALMTensor
 import CALMModels
+import CALMTensor
+import CALMTokenizers
 import Foundation
 
 /// One training sequence: token ids and which of them are prediction targets.

@@ -2,6 +2,7 @@ import CALMCheckpoint
 import CALMComposition
 import CALMModels
 import CALMTensor
+import CALMTokenizers
 import Foundation
 import Testing
 

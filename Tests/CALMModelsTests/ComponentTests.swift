@@ -1,5 +1,7 @@
 import CALMModels
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import Foundation
 import Testing
 
@@ -37,11 +39,11 @@ struct ComponentTests {
         #expect { try TokenizerRegistry.load(json: "{\"type\": \"wordpiece\"}") } throws: { "\($0)".contains("known: char") }
     }
 
-    @Test func sha256KnownAnswers() {
-        #expect(SHA256.hex(of: Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    @Test func contentDigestIsSHA256() {
+        #expect(ContentDigest.hex(of: Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(ContentDigest.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let long = Array(String(repeating: "a", count: 1000).utf8)
-        #expect(SHA256.hex(of: long) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        #expect(ContentDigest.hex(of: long) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
     @Test func adamWMatchesAHandComputedStep() {

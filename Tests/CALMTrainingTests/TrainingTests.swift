@@ -1,6 +1,7 @@
 import CALMCheckpoint
 import CALMModels
 import CALMTensor
+import CALMTokenizers
 import CALMTraining
 import Foundation
 import Testing

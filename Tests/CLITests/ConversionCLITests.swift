@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMComposition
+import CALMHuggingFace
 import Foundation
 import Testing
 

@@ -3,17 +3,11 @@ import CALMCheckpoint
 import CALMComposition
 import CALMModels
 import CALMSuites
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import CALMTraining
 import Foundation
-
-/// Errors collected from concurrent jobs.
-private final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var list: [String] = []
-    func add(_ message: String) { lock.withLock { list.append(message) } }
-    var messages: [String] { lock.withLock { list } }
-}
 
 /// The paper's key-value arithmetic experiment (§4.1) on the shipped models.
 struct Demo: ParsableCommand {
@@ -89,18 +83,18 @@ struct Demo: ParsableCommand {
                 job.finalWithoutResumeState = true
                 return job
             }
-            let failures = FailureBox()
+            let failures = FailureCollector()
             DispatchQueue.concurrentPerform(iterations: 2) { lane in
                 for (i, job) in jobs.enumerated() where i % 2 == lane {
                     let name = Self.compositions[i].file
                     do {
                         _ = try job.run(reporter: ProgressReporter(totalSteps: job.options.steps, logEvery: 500, label: name))
                     } catch {
-                        failures.add("\(name): \(error)")
+                        failures.add(CLIError("\(name): \(error)"))
                     }
                 }
             }
-            if let first = failures.messages.first { throw CLIError(first) }
+            if let first = failures.first { throw first }
         }
 
         func records(_ name: String) -> [TrainingData.PromptCompletion] { Array(suite.files[name]!.prefix(limit)) }

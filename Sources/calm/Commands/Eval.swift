@@ -2,6 +2,7 @@ import ArgumentParser
 import CALMCheckpoint
 import CALMComposition
 import CALMModels
+import CALMSupport
 import CALMTensor
 import CALMTraining
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CALMCheckpoint
 import CALMComposition
+import CALMHuggingFace
 import Foundation
 
 struct Export: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
 import CALMTensor
 
 struct Forward: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CALMCheckpoint
 import CALMModels
+import CALMTokenizers
 import CALMTraining
 import Foundation
 

@@ -3,6 +3,7 @@ import CALMCheckpoint
 import CALMComposition
 import CALMModels
 import CALMTensor
+import CALMTokenizers
 
 /// Which model a command runs: a plain checkpoint or a composition (loaded with its anchor
 /// and experts through the registry).

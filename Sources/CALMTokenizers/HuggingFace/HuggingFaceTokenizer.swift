@@ -1,3 +1,4 @@
+import CALMSupport
 import Foundation
 
 /// A tokenizer read from a Hugging Face `tokenizer.json`: byte-level BPE (GPT-2, Llama 3,

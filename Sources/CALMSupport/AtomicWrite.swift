@@ -8,7 +8,7 @@ public func writeAtomically(to path: String, _ body: (_ temporaryPath: String) t
     let directory = url.deletingLastPathComponent().path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw HDF5Error(path: path, message: "directory \(directory) does not exist")
+        throw FileWriteError(path: path, message: "directory \(directory) does not exist")
     }
     let temporary = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
@@ -16,7 +16,7 @@ public func writeAtomically(to path: String, _ body: (_ temporaryPath: String) t
     do {
         try body(temporary)
         guard rename(temporary, path) == 0 else {
-            throw HDF5Error(path: path, message: "cannot move the finished file into place: \(String(cString: strerror(errno)))")
+            throw FileWriteError(path: path, message: "cannot move the finished file into place: \(String(cString: strerror(errno)))")
         }
     } catch {
         try? FileManager.default.removeItem(atPath: temporary)
@@ -29,4 +29,15 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     try writeAtomically(to: path) { temporary in
         try data.write(to: URL(fileURLWithPath: temporary))
     }
+}
+
+/// A file that could not be written; names the file.
+public struct FileWriteError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+    public var description: String { "\(path): \(message)" }
 }

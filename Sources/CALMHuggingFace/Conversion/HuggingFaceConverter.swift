@@ -1,5 +1,8 @@
+import CALMCheckpoint
 import CALMModels
+import CALMSupport
 import CALMTensor
+import CALMTokenizers
 import Foundation
 
 /// Reads a Hugging Face model directory (`config.json`, safetensors weights, `tokenizer.json`)

@@ -1,3 +1,4 @@
+import CALMSupport
 import Foundation
 
 /// The BPE model of a `tokenizer.json`: a vocabulary, ranked merges, and what to do with

@@ -1,3 +1,4 @@
+import CALMSupport
 import Foundation
 
 /// Maps text to token ids and back.
@@ -19,7 +20,7 @@ public protocol Tokenizer: Sendable {
 extension Tokenizer {
     /// Identifies the vocabulary: two tokenizers with the same fingerprint map text identically.
     public var fingerprint: String {
-        (try? serialized()).map { SHA256.hex(of: Array($0.utf8)) } ?? "unknown"
+        (try? serialized()).map { ContentDigest.hex(of: Array($0.utf8)) } ?? "unknown"
     }
 }
 

@@ -1,4 +1,5 @@
 import CALMModels
+import CALMSupport
 import Foundation
 
 /// Element types of the safetensors format. Only the float types can be read as tensors; the

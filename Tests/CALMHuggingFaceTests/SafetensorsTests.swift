@@ -1,4 +1,5 @@
 import CALMCheckpoint
+import CALMHuggingFace
 import CALMModels
 import CALMTensor
 import Foundation

@@ -1,3 +1,4 @@
+import CALMSupport
 import Foundation
 
 /// The text-side stages of a Hugging Face `tokenizer.json`: normalizers and pre-tokenizers.

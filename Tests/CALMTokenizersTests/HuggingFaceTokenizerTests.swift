@@ -1,4 +1,4 @@
-import CALMModels
+import CALMTokenizers
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import CALMSupport
 import Foundation
 
 /// Writes float32 tensors as a safetensors file, atomically: the header lists tensors in the

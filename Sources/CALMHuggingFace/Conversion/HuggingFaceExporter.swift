@@ -1,4 +1,7 @@
+import CALMCheckpoint
 import CALMModels
+import CALMSupport
+import CALMTokenizers
 import Foundation
 
 /// Writes a model checkpoint back as a Hugging Face directory that `from_pretrained` loads:

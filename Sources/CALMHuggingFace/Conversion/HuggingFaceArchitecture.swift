@@ -1,4 +1,5 @@
 import CALMModels
+import CALMSupport
 import CALMTensor
 import Foundation
 
