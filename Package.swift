@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),
         .testTarget(name: "CALMTokenizersTests", dependencies: ["CALMTokenizers"]),
         .testTarget(name: "CALMModelsTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
-        .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
+        .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMHuggingFaceTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMTraining"]),
         .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMComposition"]),

@@ -76,65 +76,7 @@ public func readTensors(into parameters: NamedParameters, from file: HDF5File, g
         throw CheckpointError(path: file.path, message: "unexpected tensor \(unexpected)")
     }
     for (name, tensor) in parameters {
-        let (shape, data) = try file.readFloats("\(group)/\(name)")
-        guard shape == tensor.shape else {
-            throw CheckpointError(path: file.path, message: "tensor \(name) has shape \(shape), expected \(tensor.shape)")
-        }
-        if let bad = data.firstIndex(where: { !$0.isFinite }) {
-            throw CheckpointError(path: file.path, message: "tensor \(name) holds a non-finite value at element \(bad)")
-        }
-        tensor.data = data
-    }
-}
-
-/// A transformer LM with its tokenizer, as stored in a model checkpoint.
-public struct ModelCheckpoint {
-    public let model: TransformerLM
-    public let tokenizer: any Tokenizer
-    public let path: String
-
-    /// Loads and validates a model checkpoint. The model comes back frozen.
-    public static func load(_ path: String) throws -> ModelCheckpoint {
-        let file = try openCheckpoint(path, kind: "model")
-        guard let configJSON = try file.stringAttribute("config") else {
-            throw CheckpointError(path: path, message: "missing config attribute")
-        }
-        let config: TransformerConfig
-        do { config = try TransformerConfig.parse(json: configJSON) } catch {
-            throw CheckpointError(path: path, message: "\(error)")
-        }
-        if let type = try file.stringAttribute("model_type"), type != config.architecture {
-            throw CheckpointError(path: path, message: "model_type \"\(type)\" disagrees with config architecture \"\(config.architecture)\"")
-        }
-        guard let tokenizerJSON = try file.stringAttribute("tokenizer") else {
-            throw CheckpointError(path: path, message: "missing tokenizer attribute")
-        }
-        let tokenizer: any Tokenizer
-        do { tokenizer = try TokenizerRegistry.load(json: tokenizerJSON) } catch {
-            throw CheckpointError(path: path, message: "\(error)")
-        }
-        guard tokenizer.vocabularySize <= config.vocabSize else {
-            throw CheckpointError(path: path, message: "tokenizer has \(tokenizer.vocabularySize) tokens but the model only \(config.vocabSize)")
-        }
-        let model = try TransformerLM(config: config, seed: 0)
-        try readTensors(into: model.parameters, from: file)
-        model.setTrainable(false)
-        return ModelCheckpoint(model: model, tokenizer: tokenizer, path: path)
-    }
-
-    /// Saves atomically. `extra` may add more groups (e.g. training state) to the same file.
-    public static func save(model: TransformerLM, tokenizer: any Tokenizer, to path: String,
-                            extra: ((HDF5File) throws -> Void)? = nil) throws {
-        try writeAtomically(to: path) { temporary in
-            let file = try HDF5File.create(temporary)
-            try writeCheckpointHeader(file, kind: "model")
-            try file.setAttribute("model_type", model.config.architecture)
-            try file.setAttribute("config", try model.config.jsonString())
-            try file.setAttribute("tokenizer", try tokenizer.serialized())
-            try writeTensors(model.parameters, to: file)
-            try extra?(file)
-            try file.close()
-        }
+        tensor.data = try readCheckedTensor(name, expectedShape: tensor.shape, from: file, group: group).data
     }
 }
 

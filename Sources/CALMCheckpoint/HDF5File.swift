@@ -189,9 +189,11 @@ public final class HDF5File {
                 throw error("dataset \(datasetPath) has the wrong element type (expected \(cls == H5T_FLOAT ? "float" : "integer"))")
             }
             let shape = try shape(ofOpen: ds, datasetPath)
-            var data = [T](repeating: zero, count: shape.reduce(1, *))
-            let status = data.withUnsafeMutableBytes { p in
-                H5Dread(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), p.baseAddress)
+            // Read straight into the array's storage: no zero fill of memory about to be overwritten.
+            var status: herr_t = 0
+            let data = [T](unsafeUninitializedCapacity: shape.reduce(1, *)) { buffer, initialized in
+                status = H5Dread(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), buffer.baseAddress)
+                initialized = status >= 0 ? buffer.count : 0
             }
             guard status >= 0 else { throw error("cannot read dataset \(datasetPath) (file truncated or corrupt?)") }
             return (shape, data)

@@ -1,12 +1,11 @@
 import CALMCheckpoint
 import CALMModels
-import CALMSupport
 import CALMTokenizers
 import Foundation
 
 /// A loaded frozen model with its tokenizer and identity.
-public struct LoadedModel {
-    public let model: any AugmentModel
+public struct LoadedModel<Model> {
+    public let model: Model
     public let tokenizer: any Tokenizer
     /// The checkpoint's model_type string.
     public let architecture: String
@@ -15,56 +14,61 @@ public struct LoadedModel {
     public let path: String
 }
 
-/// Maps the model-type string stored in a checkpoint to a loader. A new architecture is
-/// supported by conforming to `AugmentModel` and registering here; nothing else changes.
+/// Maps a checkpoint's model_type to the runtime that builds it. A runtime (e.g. "transformer")
+/// serves several model families; a new architecture is a type conforming to `AugmentModel`
+/// plus one `register` call naming its runtime and families, and nothing else changes.
 public enum ArchitectureRegistry {
-    public typealias Loader = @Sendable (_ path: String) throws -> (model: any AugmentModel, tokenizer: any Tokenizer)
+    /// Builds the model from an open checkpoint whose common header was already read.
+    public typealias Loader = @Sendable (_ file: HDF5File, _ header: ModelHeader) throws -> any AugmentModel
+
+    public struct Runtime: Sendable {
+        public let name: String
+        public let families: [String]
+        public let load: Loader
+    }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var loaders: [String: Loader] = {
-        let transformer: Loader = { path in
-            let c = try ModelCheckpoint.load(path)
-            return (c.model, c.tokenizer)
+    nonisolated(unsafe) private static var runtimes: [String: Runtime] = [
+        "transformer": Runtime(name: "transformer", families: TransformerConfig.families) { file, header in
+            try ModelCheckpoint.read(file, header: header).model
         }
-        // Every family the transformer configuration covers.
-        return ["llama": transformer, "mistral": transformer, "qwen2": transformer, "gemma": transformer, "gpt2": transformer]
-    }()
+    ]
 
-    public static func register(_ modelType: String, loader: @escaping Loader) {
-        lock.withLock { loaders[modelType] = loader }
+    /// Registers (or replaces) a runtime serving `families`.
+    public static func register(runtime name: String, families: [String], loader: @escaping Loader) {
+        lock.withLock { runtimes[name] = Runtime(name: name, families: families, load: loader) }
     }
 
-    public static var knownTypes: [String] { lock.withLock { loaders.keys.sorted() } }
+    /// Every model_type some runtime serves.
+    public static var knownTypes: [String] { lock.withLock { runtimes.values.flatMap(\.families).sorted() } }
 
-    /// Loads a model checkpoint through the loader registered for its model_type.
-    public static func load(_ path: String) throws -> LoadedModel {
+    public static func runtime(serving modelType: String) -> Runtime? {
+        lock.withLock { runtimes.values.first { $0.families.contains(modelType) } }
+    }
+
+    /// Loads a model checkpoint through the runtime serving its model_type.
+    public static func load(_ path: String) throws -> LoadedModel<any AugmentModel> {
         let file = try openCheckpoint(path, kind: "model")
-        guard let type = try file.stringAttribute("model_type") else {
-            throw CheckpointError(path: path, message: "missing model_type attribute")
-        }
-        try file.close()
-        guard let loader = lock.withLock({ loaders[type] }) else {
-            throw CheckpointError(path: path, message: "unknown architecture \"\(type)\" (known: \(knownTypes.joined(separator: ", ")))")
-        }
-        let (model, tokenizer) = try loader(path)
-        model.freeze()
-        return LoadedModel(model: model, tokenizer: tokenizer, architecture: type,
-                           contentHash: try ContentHash.of(model: model, tokenizer: tokenizer), path: path)
+        defer { try? file.close() }
+        return try load(file)
     }
-}
 
-/// Identity of a model's content, independent of how the HDF5 file was laid out.
-public enum ContentHash {
-    /// SHA-256 over the configuration, the tokenizer description and, in name order, every
-    /// tensor's name, shape and little-endian float32 bytes.
-    public static func of(model: any AugmentModel, tokenizer: any Tokenizer) throws -> String {
-        var hasher = ContentDigest()
-        hasher.update(model.configurationJSON)
-        hasher.update(try tokenizer.serialized())
-        for (name, tensor) in model.parameters.sorted(by: { $0.name < $1.name }) {
-            hasher.update("\n\(name)\(tensor.shape)")
-            tensor.data.withUnsafeBytes { hasher.update($0) }
+    /// The same from a checkpoint opened by the caller (which closes it).
+    public static func load(_ file: HDF5File) throws -> LoadedModel<any AugmentModel> {
+        let header = try ModelHeader.read(file)
+        guard let runtime = runtime(serving: header.modelType) else {
+            throw CheckpointError(path: file.path, message: "unknown architecture \"\(header.modelType)\" (known: \(knownTypes.joined(separator: ", ")))")
         }
-        return hasher.finalize()
+        let model = try runtime.load(file, header)
+        let hash = try header.storedContentHash
+            ?? ContentHash.of(configurationJSON: model.configurationJSON, tokenizer: header.tokenizer, parameters: model.parameters)
+        return LoadedModel(model: model, tokenizer: header.tokenizer, architecture: header.modelType, contentHash: hash,
+                           path: file.path)
+    }
+
+    /// Recomputes a loaded model's content hash from its tensors (`calm experts verify`).
+    public static func recomputedHash(_ loaded: LoadedModel<any AugmentModel>) throws -> String {
+        try ContentHash.of(configurationJSON: loaded.model.configurationJSON, tokenizer: loaded.tokenizer,
+                           parameters: loaded.model.parameters)
     }
 }

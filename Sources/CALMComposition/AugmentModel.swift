@@ -3,9 +3,12 @@ import CALMTensor
 
 /// What a composition needs from a frozen expert (augment) model.
 ///
-/// The foundation's `TransformerLM` conforms; a new architecture conforms to this protocol and
-/// registers a loader with `ArchitectureRegistry`, and composition code stays unchanged.
+/// `TransformerLM` conforms; a new architecture conforms to this protocol and registers a
+/// runtime with `ArchitectureRegistry`, and composition code stays unchanged.
 public protocol AugmentModel: AnyObject {
+    /// Incremental state for decoding (a KV cache, a recurrent state, ...).
+    associatedtype Decoder: AugmentDecoder
+
     /// Number of blocks whose outputs can be connected.
     var layerCount: Int { get }
     /// Width of block `layer`'s output.
@@ -14,18 +17,22 @@ public protocol AugmentModel: AnyObject {
     var maxContext: Int { get }
     /// Every weight with its checkpoint name (for content hashes and freezing).
     var parameters: NamedParameters { get }
-    /// The model's configuration as canonical JSON (part of its content hash).
+    /// The configuration as canonical JSON (part of the content hash).
     var configurationJSON: String { get }
     /// Outputs of the given blocks for a whole batch, `(B, T, width)` each, without gradients.
     func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>) -> [Int: Tensor]
     /// Multiply-add FLOPs (×2) per token of running blocks `0...layer` with attention over `span` keys.
     func forwardFLOPsPerToken(throughLayer layer: Int, span: Int) -> Double
-    /// Bytes of a decoding cache holding `capacity` positions.
-    func decodingCacheBytes(capacity: Int) -> Int
-    /// A fresh cache for incremental use.
-    func makeDecodingCache(capacity: Int) -> AnyObject
-    /// Outputs of the given blocks for `tokens` appended after everything the cache holds.
-    func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>, cache: AnyObject) -> [Int: Tensor]
+    /// Bytes of decoding state for a sequence of `capacity` positions.
+    func decodingStateBytes(capacity: Int) -> Int
+    /// A fresh decoder for one sequence of up to `capacity` positions.
+    func makeDecoder(capacity: Int) -> Decoder
+}
+
+/// One sequence being decoded by an augment, owning its incremental state.
+public protocol AugmentDecoder: AnyObject {
+    /// Outputs of the given blocks for `tokens` appended after everything fed so far, `(1, T, width)` each.
+    func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>) -> [Int: Tensor]
 }
 
 extension AugmentModel {
@@ -50,20 +57,31 @@ extension TransformerLM: AugmentModel {
         return withoutGradients { forward(tokens, collect: layers, upTo: last).hidden }
     }
 
-    public func makeDecodingCache(capacity: Int) -> AnyObject { makeCache(batch: 1, capacity: capacity) }
-
     public func forwardFLOPsPerToken(throughLayer layer: Int, span: Int) -> Double {
         Double(layer + 1) * config.blockFLOPsPerToken(span: span)
     }
 
-    public func decodingCacheBytes(capacity: Int) -> Int {
+    public func decodingStateBytes(capacity: Int) -> Int {
         2 * config.numLayers * capacity * config.numKVHeads * config.headDim * MemoryLayout<Float>.size
     }
 
-    public func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>, cache: AnyObject) -> [Int: Tensor] {
+    public func makeDecoder(capacity: Int) -> TransformerAugmentDecoder {
+        TransformerAugmentDecoder(model: self, cache: makeCache(batch: 1, capacity: capacity))
+    }
+}
+
+/// A transformer augment decoding one sequence with its own KV cache.
+public final class TransformerAugmentDecoder: AugmentDecoder {
+    let model: TransformerLM
+    let cache: KVCache
+
+    init(model: TransformerLM, cache: KVCache) {
+        self.model = model
+        self.cache = cache
+    }
+
+    public func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>) -> [Int: Tensor] {
         guard let last = layers.max() else { return [:] }
-        // The cache always comes from makeDecodingCache of this model.
-        let kv = cache as! KVCache
-        return withoutGradients { forward(tokens, cache: kv, collect: layers, upTo: last).hidden }
+        return withoutGradients { model.forward(tokens, cache: cache, collect: layers, upTo: last).hidden }
     }
 }

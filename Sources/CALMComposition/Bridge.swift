@@ -34,28 +34,32 @@ public final class Bridge {
     let rotary: RotaryEmbedding?
     static let normEps: Float = 1e-6
 
-    init(connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, rotary: Bool,
-         generator: inout SeededGenerator) {
+    /// A bridge whose weights, named under `prefix` (e.g. "augments.0.connections.1"), come
+    /// from `weights`: fresh ones for a new composition, stored ones when loading.
+    init(_ prefix: String, connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, rotary: Bool,
+         weights w: inout some WeightSource) throws {
         self.connection = connection
         self.heads = heads
         self.rotary = rotary ? RotaryEmbedding(headDim: anchorWidth / heads, theta: 10_000) : nil
         let std: Float = 0.02
-        projection = Linear(inFeatures: augmentWidth, outFeatures: anchorWidth, bias: true,
-                            std: 1 / Float(augmentWidth).squareRoot(), generator: &generator)
-        queryNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
-        keyNorm = Tensor(filling: 1, shape: [anchorWidth], requiresGrad: true)
+        let square = [anchorWidth, anchorWidth]
+        projection = try Linear("\(prefix).proj", inFeatures: augmentWidth, outFeatures: anchorWidth, bias: true,
+                                std: 1 / Float(augmentWidth).squareRoot(), weights: &w)
+        queryNorm = try w.weight("\(prefix).query_norm.weight", shape: [anchorWidth], initial: .filled(1))
+        keyNorm = try w.weight("\(prefix).key_norm.weight", shape: [anchorWidth], initial: .filled(1))
         // With rotary embeddings, q and k get a bias that starts as a shared per-head vector u:
         // uᵀ R(t − s) u peaks at t = s, so every bridge starts out reading the augment state of
         // its own token (the two models are aligned token by token) and learns from there.
         let alignment = rotary ? Self.alignmentBias(headDim: anchorWidth / heads, heads: heads) : nil
-        query = Linear(weight: .randomNormal([anchorWidth, anchorWidth], std: std, generator: &generator, requiresGrad: true),
-                       bias: alignment.map { Tensor(shape: [anchorWidth], data: $0, requiresGrad: true) })
-        key = Linear(weight: .randomNormal([anchorWidth, anchorWidth], std: std, generator: &generator, requiresGrad: true),
-                     bias: alignment.map { Tensor(shape: [anchorWidth], data: $0, requiresGrad: true) })
-        value = Linear(inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, generator: &generator)
-        output = Linear(weight: Tensor(zeros: [anchorWidth, anchorWidth], requiresGrad: true))
-        gate = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true), bias: Tensor(zeros: [1], requiresGrad: true))
-        gateFromAugment = Linear(weight: Tensor(zeros: [1, anchorWidth], requiresGrad: true))
+        query = Linear(weight: try w.weight("\(prefix).q_proj.weight", shape: square, initial: .normal(std: std)),
+                       bias: try alignment.map { try w.weight("\(prefix).q_proj.bias", shape: [anchorWidth], initial: .values($0)) })
+        key = Linear(weight: try w.weight("\(prefix).k_proj.weight", shape: square, initial: .normal(std: std)),
+                     bias: try alignment.map { try w.weight("\(prefix).k_proj.bias", shape: [anchorWidth], initial: .values($0)) })
+        value = try Linear("\(prefix).v_proj", inFeatures: anchorWidth, outFeatures: anchorWidth, bias: false, std: std, weights: &w)
+        output = Linear(weight: try w.weight("\(prefix).o_proj.weight", shape: square, initial: .zeros))
+        gate = Linear(weight: try w.weight("\(prefix).gate.weight", shape: [1, anchorWidth], initial: .zeros),
+                      bias: try w.weight("\(prefix).gate.bias", shape: [1], initial: .zeros))
+        gateFromAugment = Linear(weight: try w.weight("\(prefix).gate_augment.weight", shape: [1, anchorWidth], initial: .zeros))
         unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
 
@@ -123,10 +127,10 @@ public final class Bridge {
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
-    func cachedContribution(anchorStates: Tensor, cache: KVCache, slot: Int) -> (delta: Tensor, gate: Tensor) {
+    func cachedContribution(anchorStates: Tensor, cache: BridgeCache) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: cache.length)
-        let attended = cache.attention(query: q, layer: slot, scale: nil)
+        let attended = cache.attention(query: q)
         return gated(h, attended.reshaped([b, t, anchorWidth]))
     }
 }

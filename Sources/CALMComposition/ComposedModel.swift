@@ -32,8 +32,10 @@ public final class ComposedModel {
 
     /// - augments: name, frozen model and connections for each augment.
     /// - heads: cross-attention heads (default: the anchor's).
+    /// - weights: the bridges' weights, fresh (`RandomWeights`) or stored (`CheckpointWeights`).
+    /// Anchor and augments are frozen here, once.
     public init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
-                heads: Int? = nil, rotaryBridges: Bool = true, seed: UInt64 = 0) throws {
+                heads: Int? = nil, rotaryBridges: Bool = true, weights: inout some WeightSource) throws {
         guard !specs.isEmpty else { throw ConnectionError("a composition needs at least one augment") }
         let width = anchor.config.hiddenSize
         let heads = heads ?? anchor.config.numHeads
@@ -43,14 +45,14 @@ public final class ComposedModel {
         self.anchor = anchor
         self.heads = heads
         self.rotaryBridges = rotaryBridges
-        var generator = SeededGenerator(seed: seed)
         var slots: [AugmentSlot] = []
         var byLayer: [Int: [(augment: Int, bridge: Int)]] = [:]
         for (i, spec) in specs.enumerated() {
             try ConnectionRule.validate(spec.connections, anchorLayers: anchor.config.numLayers, augmentLayers: spec.model.layerCount)
-            let bridges = spec.connections.map {
-                Bridge(connection: $0, augmentWidth: spec.model.outputWidth(ofLayer: $0.augmentLayer),
-                       anchorWidth: width, heads: heads, rotary: rotaryBridges, generator: &generator)
+            let bridges = try spec.connections.enumerated().map { j, connection in
+                try Bridge("augments.\(i).connections.\(j)", connection: connection,
+                           augmentWidth: spec.model.outputWidth(ofLayer: connection.augmentLayer), anchorWidth: width,
+                           heads: heads, rotary: rotaryBridges, weights: &weights)
             }
             for (j, c) in spec.connections.enumerated() { byLayer[c.anchorLayer, default: []].append((i, j)) }
             spec.model.freeze()
@@ -59,6 +61,13 @@ public final class ComposedModel {
         anchor.setTrainable(false)
         augments = slots
         bridgesByAnchorLayer = byLayer
+    }
+
+    /// A fresh composition whose bridges are drawn from `seed`.
+    public convenience init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
+                            heads: Int? = nil, rotaryBridges: Bool = true, seed: UInt64 = 0) throws {
+        var weights = RandomWeights(seed: seed)
+        try self.init(anchor: anchor, augments: specs, heads: heads, rotaryBridges: rotaryBridges, weights: &weights)
     }
 
     /// Only the bridges train.
@@ -137,17 +146,18 @@ public final class GateRecorder {
 
 // MARK: Incremental decoding
 
-/// Caches for composed decoding: the anchor's KV cache, each augment's own cache, and per
-/// augment the cross-attention keys/values of its projected states (one slot per bridge).
+/// Decoding state of one composed sequence: the anchor's KV cache, each augment's own
+/// decoder, and one cross-attention cache per bridge.
 public final class CompositionState {
     let anchorCache: KVCache
-    let augmentCaches: [AnyObject]
-    let crossCaches: [KVCache]
+    let augmentDecoders: [any AugmentDecoder]
+    /// `bridgeCaches[augment][connection]`.
+    let bridgeCaches: [[BridgeCache]]
 
-    init(anchorCache: KVCache, augmentCaches: [AnyObject], crossCaches: [KVCache]) {
+    init(anchorCache: KVCache, augmentDecoders: [any AugmentDecoder], bridgeCaches: [[BridgeCache]]) {
         self.anchorCache = anchorCache
-        self.augmentCaches = augmentCaches
-        self.crossCaches = crossCaches
+        self.augmentDecoders = augmentDecoders
+        self.bridgeCaches = bridgeCaches
     }
 }
 
@@ -158,10 +168,9 @@ extension ComposedModel: IncrementalDecoder {
         let capacity = min(requested, maxContext)
         return CompositionState(
             anchorCache: anchor.makeCache(batch: 1, capacity: capacity),
-            augmentCaches: augments.map { $0.model.makeDecodingCache(capacity: capacity) },
-            crossCaches: augments.map {
-                KVCache(layers: $0.bridges.count, batch: 1, capacity: capacity, kvHeads: heads,
-                        headDim: anchor.config.hiddenSize / heads)
+            augmentDecoders: augments.map { $0.model.makeDecoder(capacity: capacity) },
+            bridgeCaches: augments.map { slot in
+                slot.bridges.map { _ in BridgeCache(capacity: capacity, heads: heads, headDim: anchor.config.hiddenSize / heads) }
             })
     }
 
@@ -175,11 +184,11 @@ extension ComposedModel: IncrementalDecoder {
         withoutGradients {
             let batch = TokenBatch(tokens)
             for (i, slot) in augments.enumerated() {
-                let states = slot.model.hiddenStates(batch, layers: slot.layers, cache: state.augmentCaches[i])
+                let states = state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers)
                 for (j, bridge) in slot.bridges.enumerated() {
-                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!,
-                                                   startPosition: state.crossCaches[i].length)
-                    state.crossCaches[i].store(layer: j, keys: k, values: v)
+                    let cache = state.bridgeCaches[i][j]
+                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!, startPosition: cache.length)
+                    cache.store(keys: k, values: v)
                 }
             }
             let logits = anchor.forward(batch, cache: state.anchorCache) { layer, h in
@@ -187,13 +196,13 @@ extension ComposedModel: IncrementalDecoder {
                 var out = h
                 for (i, j) in targets {
                     let (delta, gate) = self.augments[i].bridges[j].cachedContribution(
-                        anchorStates: h, cache: state.crossCaches[i], slot: j)
+                        anchorStates: h, cache: state.bridgeCaches[i][j])
                     gates?.record(GateKey(augment: i, connection: j), gate)
                     out = out.adding(delta)
                 }
                 return out
             }.logits!
-            for cache in state.crossCaches { cache.advance(by: tokens.count) }
+            for cache in state.bridgeCaches.joined() { cache.advance(by: tokens.count) }
             return Array(logits.data[((tokens.count - 1) * vocabularySize)...])
         }
     }

@@ -37,17 +37,22 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
 
     public var anchor: AnchorReference
     public var augments: [AugmentReference]
+    /// The expert registry the composition was trained with, relative to the composition's
+    /// directory when possible (absent in compositions written before it was recorded).
+    public var registry: String?
     public var heads: Int
     /// Rotary position embeddings on bridge queries and keys.
     public var rotary: Bool
     public var gate = "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
     public var seed: UInt64
 
-    enum CodingKeys: String, CodingKey { case anchor, augments, heads, rotary, gate, seed }
+    enum CodingKeys: String, CodingKey { case anchor, augments, registry, heads, rotary, gate, seed }
 
-    public init(anchor: AnchorReference, augments: [AugmentReference], heads: Int, rotary: Bool = true, seed: UInt64) {
+    public init(anchor: AnchorReference, augments: [AugmentReference], registry: String? = nil, heads: Int, rotary: Bool = true,
+                seed: UInt64) {
         self.anchor = anchor
         self.augments = augments
+        self.registry = registry
         self.heads = heads
         self.rotary = rotary
         self.seed = seed
@@ -80,6 +85,9 @@ public struct LoadedComposition {
     public let tokenizer: any Tokenizer
     public let spec: CompositionSpec
     public let path: String
+    /// Where the anchor and each expert (in spec order) were found.
+    public let anchorPath: String
+    public let expertPaths: [String]
     public let gateStatistics: [GateStatistics]?
     public let costReport: CostReport?
 }
@@ -95,7 +103,8 @@ public enum CompositionCheckpoint {
     }
 
     /// Path of `target` relative to the directory of `base` (with `..` where needed), so a
-    /// composition and its anchor can move together, e.g. in a clone of a repository.
+    /// composition and its anchor can move together, e.g. in a clone of a repository; absolute
+    /// when the two share nothing but the root.
     public static func reference(to target: String, from base: String) -> String {
         let to = URL(fileURLWithPath: target).standardizedFileURL.pathComponents
         let from = URL(fileURLWithPath: base).deletingLastPathComponent().standardizedFileURL.pathComponents
@@ -131,36 +140,33 @@ public enum CompositionCheckpoint {
         return (spec, file)
     }
 
-    /// Resolves the anchor reference: relative to the composition file, then to the working directory.
-    public static func anchorPath(_ reference: String, compositionPath: String) -> String {
-        if reference.hasPrefix("/") { return reference }
-        let besideComposition = URL(fileURLWithPath: compositionPath).deletingLastPathComponent()
-            .appendingPathComponent(reference).path
-        return FileManager.default.fileExists(atPath: besideComposition) ? besideComposition : reference
-    }
-
-    /// Loads a composition, its anchor and its experts, checking every reference's content hash.
-    public static func load(_ path: String, registry: ExpertRegistry) throws -> LoadedComposition {
+    /// Loads a composition with the anchor and experts it references, found by `resolver`
+    /// (stored paths, registries, overrides) and checked against their content hashes.
+    public static func load(_ path: String, resolver: ModelResolver = ModelResolver()) throws -> LoadedComposition {
         let (spec, file) = try readSpec(path)
-        let anchorFile = anchorPath(spec.anchor.path, compositionPath: path)
-        let anchor = try ArchitectureRegistry.load(anchorFile)
-        guard anchor.contentHash == spec.anchor.contentHash else {
-            throw CheckpointError(path: path, message: "anchor \(anchorFile) has changed since the composition was trained (content hash differs)")
-        }
-        guard let anchorLM = anchor.model as? TransformerLM else {
-            throw CheckpointError(path: path, message: "anchor \(anchorFile) is not a transformer LM")
-        }
-        var augments: [(name: String, model: any AugmentModel, connections: [Connection])] = []
-        for reference in spec.augments {
-            let (_, expert) = try registry.load(reference.name, expectedHash: reference.contentHash)
-            augments.append((reference.name, expert.model, reference.connections))
-        }
-        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary,
-                                      seed: spec.seed)
-        try readTensors(into: model.parameters, from: file)
+        defer { try? file.close() }
+        let anchor = try resolver.anchor(spec, compositionPath: path)
+        let experts = try spec.augments.map { try resolver.expert($0, spec: spec, compositionPath: path) }
+        var weights = try CheckpointWeights(file: file)
+        let model = try CompositionAssembly.assemble(spec, anchor: anchor.model, experts: experts.map(\.model), weights: &weights)
+        try weights.finish()
         let gates = try file.stringAttribute("gate_statistics").flatMap { try? JSONDecoder().decode([GateStatistics].self, from: Data($0.utf8)) }
         let cost = try file.stringAttribute("cost_report").flatMap { try? JSONDecoder().decode(CostReport.self, from: Data($0.utf8)) }
-        return LoadedComposition(model: model, tokenizer: anchor.tokenizer, spec: spec, path: path,
+        return LoadedComposition(model: model, tokenizer: anchor.tokenizer, spec: spec, path: path, anchorPath: anchor.path,
+                                 expertPaths: experts.map(\.path),
                                  gateStatistics: gates, costReport: cost)
+    }
+}
+
+/// The one way a composition is put together, for a new one (`calm compose`) and a stored one
+/// alike: the spec's augments in order, each with its connections, bridges from `weights`.
+public enum CompositionAssembly {
+    public static func assemble(_ spec: CompositionSpec, anchor: TransformerLM, experts: [any AugmentModel],
+                                weights: inout some WeightSource) throws -> ComposedModel {
+        guard experts.count == spec.augments.count else {
+            throw ConnectionError("the composition names \(spec.augments.count) experts, \(experts.count) given")
+        }
+        let augments = zip(spec.augments, experts).map { (name: $0.name, model: $1, connections: $0.connections) }
+        return try ComposedModel(anchor: anchor, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary, weights: &weights)
     }
 }

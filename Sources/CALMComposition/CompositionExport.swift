@@ -7,8 +7,8 @@ import Foundation
 /// `composition.safetensors` and a `composition.json` that names the anchor and every augment
 /// (with content hashes), the connections and the bridge hyper-parameters.
 public enum CompositionExport {
-    public static func export(_ path: String, registry: ExpertRegistry, to directory: String) throws -> [String] {
-        let loaded = try CompositionCheckpoint.load(path, registry: registry)
+    public static func export(_ path: String, resolver: ModelResolver, to directory: String) throws -> [String] {
+        let loaded = try CompositionCheckpoint.load(path, resolver: resolver)
         let tensors = loaded.model.parameters.map { (name: $0.name, shape: $0.tensor.shape, data: $0.tensor.data) }
         struct Description: Encodable {
             let format = "calm-composition"
@@ -23,13 +23,8 @@ public enum CompositionExport {
                 case formatVersion = "format_version", anchorPath = "anchor_path", expertFiles = "expert_files"
             }
         }
-        var expertFiles: [String: String] = [:]
-        for augment in loaded.spec.augments {
-            expertFiles[augment.name] = registry.path(of: try registry.entry(named: augment.name))
-        }
-        let description = Description(spec: loaded.spec,
-                                      anchorPath: CompositionCheckpoint.anchorPath(loaded.spec.anchor.path, compositionPath: path),
-                                      expertFiles: expertFiles, gateStatistics: loaded.gateStatistics)
+        let expertFiles = Dictionary(uniqueKeysWithValues: zip(loaded.spec.augments.map(\.name), loaded.expertPaths))
+        let description = Description(spec: loaded.spec, anchorPath: loaded.anchorPath, expertFiles: expertFiles, gateStatistics: loaded.gateStatistics)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(description)

@@ -50,11 +50,9 @@ public struct CompositionJob {
     public func run(reporter: ProgressReporter? = nil, log: (String) -> Void = { _ in }) throws -> Result {
         guard !experts.isEmpty else { throw ConnectionError("give at least one expert") }
         guard Set(experts).count == experts.count else { throw ConnectionError("an expert is listed twice") }
-        let anchor = try ArchitectureRegistry.load(anchorPath)
-        guard let anchorLM = anchor.model as? TransformerLM else {
-            throw CheckpointError(path: anchorPath, message: "the anchor must be a transformer LM")
-        }
-        var augments: [(name: String, model: any AugmentModel, connections: [Connection])] = []
+        let anchor = try ModelResolver.anchor(at: anchorPath)
+        let anchorLM = anchor.model
+        var expertModels: [any AugmentModel] = []
         var references: [CompositionSpec.AugmentReference] = []
         for name in experts {
             let (entry, expert) = try registry.load(name)
@@ -69,15 +67,16 @@ public struct CompositionJob {
             } else {
                 pairs = ConnectionRule.defaultConnections(anchorLayers: anchorLM.config.numLayers, augmentLayers: expert.model.layerCount)
             }
-            augments.append((name, expert.model, pairs))
+            expertModels.append(expert.model)
             references.append(.init(name: name, contentHash: entry.contentHash, architecture: entry.architecture, connections: pairs))
         }
         let spec = CompositionSpec(
             anchor: .init(path: CompositionCheckpoint.reference(to: anchorPath, from: outputPath),
                           contentHash: anchor.contentHash, architecture: anchor.architecture),
-            augments: references, heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, seed: options.seed)
-        let model = try ComposedModel(anchor: anchorLM, augments: augments, heads: spec.heads, rotaryBridges: rotaryBridges,
-                                      seed: spec.seed)
+            augments: references, registry: CompositionCheckpoint.reference(to: registry.directory, from: outputPath),
+            heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, seed: options.seed)
+        var fresh = RandomWeights(seed: spec.seed)
+        let model = try CompositionAssembly.assemble(spec, anchor: anchorLM, experts: expertModels, weights: &fresh)
 
         var options = self.options
         var resumeFile: HDF5File?

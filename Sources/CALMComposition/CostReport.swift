@@ -67,7 +67,7 @@ public struct CostReport: Codable, Sendable, Equatable {
         ]
         for slot in model.augments {
             resident["augment \(slot.name) weights"] = slot.model.parameterCount * floatBytes
-            resident["augment \(slot.name) KV cache"] = slot.model.decodingCacheBytes(capacity: T)
+            resident["augment \(slot.name) decoding state"] = slot.model.decodingStateBytes(capacity: T)
         }
         residentBytes = resident
     }

@@ -81,17 +81,34 @@ public struct ExpertRegistry {
 
     public func path(of entry: ExpertEntry) -> String { "\(directory)/\(entry.file)" }
 
-    /// Loads a registered expert and checks it still has the registered content.
-    public func load(_ name: String, expectedHash: String? = nil) throws -> (entry: ExpertEntry, model: LoadedModel) {
+    /// Entries (of any name) whose model has this content hash.
+    public func entries(withHash hash: String) throws -> [ExpertEntry] {
+        try list().filter { $0.contentHash == hash }
+    }
+
+    /// Loads a registered expert and checks it still has the registered content hash (the
+    /// hash stored in the file; the tensors themselves are checked by the file's checksums, and
+    /// against the hash by `verify`).
+    public func load(_ name: String) throws -> (entry: ExpertEntry, model: LoadedModel<any AugmentModel>) {
         let entry = try entry(named: name)
         let loaded = try ArchitectureRegistry.load(path(of: entry))
         guard loaded.contentHash == entry.contentHash else {
             throw RegistryError("expert \"\(name)\": \(path(of: entry)) has changed since it was registered (content hash differs)")
         }
-        if let expectedHash, expectedHash != loaded.contentHash {
-            throw RegistryError("expert \"\(name)\" has changed since the composition was trained (content hash \(loaded.contentHash.prefix(12)) ≠ \(expectedHash.prefix(12)))")
-        }
         return (entry, loaded)
+    }
+
+    /// Recomputes every tensor's contribution to the content hash of the named experts (all
+    /// when empty) and compares it with the registered one; returns one line per expert.
+    public func verify(_ names: [String] = []) throws -> [(name: String, ok: Bool, detail: String)] {
+        let entries = names.isEmpty ? try list() : try names.map { try entry(named: $0) }
+        return try entries.map { entry in
+            let loaded = try ArchitectureRegistry.load(path(of: entry))
+            let recomputed = try ArchitectureRegistry.recomputedHash(loaded)
+            let ok = recomputed == entry.contentHash && loaded.contentHash == entry.contentHash
+            return (entry.name, ok, ok ? "content hash \(recomputed.prefix(12)) matches"
+                                       : "content hash \(recomputed.prefix(12)) ≠ registered \(entry.contentHash.prefix(12))")
+        }
     }
 
     static func validateName(_ name: String) throws {

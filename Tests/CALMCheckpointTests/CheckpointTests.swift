@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSupport
 import CALMTensor
 import CALMTokenizers
 import Foundation
@@ -44,7 +45,7 @@ struct CheckpointTests {
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["model.h5"])
-        #expect(throws: HDF5Error.self) {
+        #expect(throws: FileWriteError.self) {
             try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: "\(dir)/missing/model.h5")
         }
     }
@@ -56,6 +57,7 @@ struct CheckpointTests {
         let path = "\(dir)/edited.h5"
         let file = try HDF5File.create(path)
         try writeCheckpointHeader(file, kind: "model")
+        try file.setAttribute("model_type", config.architecture)
         try file.setAttribute("config", try config.jsonString())
         try file.setAttribute("tokenizer", try tokenizer.serialized())
         try edit(file, model.parameters)

@@ -96,7 +96,7 @@ struct RegistryTests {
         let anchor = try ArchitectureRegistry.load(anchorPath)
         let (entry, expert) = try registry.load("e")
         let connections = [Connection(anchorLayer: 3, augmentLayer: 1)]
-        let model = try ComposedModel(anchor: anchor.model as! TransformerLM, augments: [("e", expert.model, connections)])
+        let model = try ComposedModel(anchor: try ModelCheckpoint.load(anchorPath).model, augments: [("e", expert.model, connections)])
         randomizeOutputs(model)
         let spec = CompositionSpec(
             anchor: .init(path: "anchor.h5", contentHash: anchor.contentHash, architecture: "llama"),
@@ -105,16 +105,16 @@ struct RegistryTests {
         let compPath = "\(dir)/comp.h5"
         try CompositionCheckpoint.save(model, spec: spec, tokenizer: sharedTokenizer, to: compPath)
 
-        let reloaded = try CompositionCheckpoint.load(compPath, registry: registry)
+        let reloaded = try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory))
         #expect(reloaded.model.parameters.map(\.tensor.data) == model.parameters.map(\.tensor.data))
         let tokens = TokenBatch([1, 5, 6, 7])
         #expect(withoutGradients { reloaded.model.forward(tokens).data } == withoutGradients { model.forward(tokens).data })
 
         try registry.register(file: try savedModel(dir, "other", seed: 9), name: "e", domain: "d", replace: true)
-        #expect { try CompositionCheckpoint.load(compPath, registry: registry) } throws: { "\($0)".contains("has changed") }
+        #expect { try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory)) } throws: { "\($0)".contains("has changed") }
         try ModelCheckpoint.save(model: try tinyLM(seed: 4), tokenizer: sharedTokenizer, to: anchorPath)
-        #expect { try CompositionCheckpoint.load(compPath, registry: registry) } throws: { "\($0)".contains("anchor") && "\($0)".contains("has changed") }
+        #expect { try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory)) } throws: { "\($0)".contains("anchor") && "\($0)".contains("has changed") }
         try FileManager.default.removeItem(atPath: anchorPath)
-        #expect { try CompositionCheckpoint.load(compPath, registry: registry) } throws: { "\($0)".contains("no such file") }
+        #expect { try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory)) } throws: { "\($0)".contains("no such file") }
     }
 }

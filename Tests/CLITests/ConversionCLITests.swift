@@ -45,7 +45,7 @@ struct ConversionCLITests {
         let exported = try CLI.run(["export", "\(dir)/comp.h5", "\(dir)/comp-out"] + registry)
         #expect(exported.status == 0, "\(exported.stderr)")
         let weights = try SafetensorsFile.open("\(dir)/comp-out/composition.safetensors")
-        let composition = try CompositionCheckpoint.load("\(dir)/comp.h5", registry: ExpertRegistry(directory: "\(dir)/experts"))
+        let composition = try CompositionCheckpoint.load("\(dir)/comp.h5", resolver: ModelResolver(registryOverride: "\(dir)/experts"))
         #expect(weights.names == composition.model.parameters.map(\.name).sorted())
         for (name, tensor) in composition.model.parameters { #expect(try weights.floats(name).data == tensor.data) }
         let description = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/comp-out/composition.json"))) as? [String: Any]

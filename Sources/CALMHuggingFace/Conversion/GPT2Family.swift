@@ -25,7 +25,11 @@ public struct GPT2Family: HuggingFaceArchitecture {
         return config
     }
 
-    public func sources(for config: TransformerConfig, names: Set<String>) throws -> [String: TensorSource] {
+    public func source(for parameter: String, config: TransformerConfig, names: Set<String>) -> TensorSource? {
+        sources(for: config, names: names)[parameter]
+    }
+
+    func sources(for config: TransformerConfig, names: Set<String>) -> [String: TensorSource] {
         let p = names.contains("transformer.wte.weight") ? "transformer." : ""
         var out: [String: TensorSource] = [
             "embed.weight": .init(p + "wte.weight"), "pos_embed.weight": .init(p + "wpe.weight"),

@@ -15,8 +15,8 @@ public protocol HuggingFaceArchitecture: Sendable {
     /// The `architectures` entry written on export (e.g. "LlamaForCausalLM").
     var causalLMClass: String { get }
     func config(from hf: HuggingFaceConfig) throws -> TransformerConfig
-    /// Where each CALM parameter comes from, for a checkpoint whose tensor names are `names`.
-    func sources(for config: TransformerConfig, names: Set<String>) throws -> [String: TensorSource]
+    /// Where a CALM parameter comes from, for a checkpoint whose tensor names are `names`.
+    func source(for parameter: String, config: TransformerConfig, names: Set<String>) -> TensorSource?
     /// Tensors a checkpoint may hold that are not parameters (buffers saved by old versions).
     func isIgnorableBuffer(_ name: String) -> Bool
     /// The Hugging Face tensors of `model`, in a stable order.

@@ -30,26 +30,12 @@ public enum HuggingFaceConverter {
         let architecture = try HuggingFaceArchitectures.named(try hf.modelType)
         let config = try architecture.config(from: hf)
         let weights = try WeightFiles(directory: directory)
-        let model = try TransformerLM(config: config, seed: 0)
-        let sources = try architecture.sources(for: config, names: Set(weights.location.keys))
-
-        var used = Set<String>()
-        for (name, tensor) in model.parameters {
-            guard let source = sources[name] else { throw ConversionError("\(architecture.modelType): no source for parameter \(name)") }
-            guard weights.location[source.name] != nil else {
-                throw ConversionError("\(directory): missing tensor \(source.name) (needed for \(name))")
-            }
-            let raw = try weights.floats(source.name)
-            let (shape, data) = try source.apply(shape: raw.shape, data: raw.data)
-            guard shape == tensor.shape else {
-                throw ConversionError("\(weights.file(of: source.name)): tensor \(source.name) has shape \(raw.shape), expected \(tensor.shape) for \(name)")
-            }
-            if let bad = data.firstIndex(where: { !$0.isFinite }) {
-                throw ConversionError("\(weights.file(of: source.name)): tensor \(source.name) holds a non-finite value at element \(bad)")
-            }
-            tensor.data = data
-            used.insert(source.name)
+        let names = Set(weights.location.keys)
+        var source = ConvertedWeights(files: weights, architecture: architecture.modelType, directory: directory) {
+            architecture.source(for: $0, config: config, names: names)
         }
+        let model = try TransformerLM(config: config, weights: &source)
+        let used = source.used
         for name in weights.location.keys.sorted() where !used.contains(name) && !architecture.isIgnorableBuffer(name) {
             // A tied head may still be stored; accept it only if it really is the embedding.
             if config.tiedEmbeddings, name == "lm_head.weight" {
@@ -63,7 +49,6 @@ public enum HuggingFaceConverter {
         guard tokenizer.vocabularySize <= config.vocabSize else {
             throw ConversionError("\(directory): tokenizer.json has \(tokenizer.vocabularySize) tokens but config.json vocab_size is \(config.vocabSize)")
         }
-        model.setTrainable(false)
         return Converted(model: model, tokenizer: tokenizer, architecture: architecture, files: weights.files.map(\.path),
                          dtypes: Set(weights.files.flatMap { $0.entries.values.map(\.dtype.rawValue) }))
     }
@@ -140,4 +125,38 @@ struct WeightFiles {
     }
 
     func file(of name: String) -> String { location[name].map { files[$0].path } ?? "(weights)" }
+}
+
+/// Hands each CALM parameter the Hugging Face tensor it comes from, transformed and checked,
+/// while the model is built (no model is initialised first).
+struct ConvertedWeights: WeightSource {
+    let files: WeightFiles
+    let source: (String) -> TensorSource?
+    let architecture: String
+    let directory: String
+    private(set) var used = Set<String>()
+
+    init(files: WeightFiles, architecture: String, directory: String, source: @escaping (String) -> TensorSource?) {
+        self.files = files
+        self.source = source
+        self.architecture = architecture
+        self.directory = directory
+    }
+
+    mutating func weight(_ name: String, shape expected: [Int], initial: WeightInit) throws -> Tensor {
+        guard let source = source(name) else { throw ConversionError("\(architecture): no source for parameter \(name)") }
+        guard files.location[source.name] != nil else {
+            throw ConversionError("\(directory): missing tensor \(source.name) (needed for \(name))")
+        }
+        let raw = try files.floats(source.name)
+        let (shape, data) = try source.apply(shape: raw.shape, data: raw.data)
+        guard shape == expected else {
+            throw ConversionError("\(files.file(of: source.name)): tensor \(source.name) has shape \(raw.shape), expected \(expected) for \(name)")
+        }
+        if let bad = data.firstIndex(where: { !$0.isFinite }) {
+            throw ConversionError("\(files.file(of: source.name)): tensor \(source.name) holds a non-finite value at element \(bad)")
+        }
+        used.insert(source.name)
+        return Tensor(shape: shape, data: data)
+    }
 }

@@ -91,16 +91,11 @@ public struct LlamaFamily: HuggingFaceArchitecture {
         }
     }
 
-    public func sources(for config: TransformerConfig, names: Set<String>) throws -> [String: TensorSource] {
+    public func source(for parameter: String, config: TransformerConfig, names: Set<String>) -> TensorSource? {
         // Checkpoints of the bare model (no LM head wrapper) lack the "model." prefix.
         let prefix = names.contains("model.embed_tokens.weight") ? "model." : ""
-        let model = try TransformerLM(config: config, seed: 0)
-        var out: [String: TensorSource] = [:]
-        for (name, _) in model.parameters {
-            let hf = hfName(name)
-            out[name] = TensorSource(hf == "lm_head.weight" ? hf : prefix + hf)
-        }
-        return out
+        let hf = hfName(parameter)
+        return TensorSource(hf == "lm_head.weight" ? hf : prefix + hf)
     }
 
     public func isIgnorableBuffer(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }

@@ -139,24 +139,25 @@ extension IncrementalDecoder {
 /// Type-erased `IncrementalDecoder`, so a command can hold "some model" (a plain LM or a
 /// composition) without knowing which.
 public struct AnyIncrementalDecoder: IncrementalDecoder {
+    /// One sequence being decoded: the wrapped decoder's state, captured by `feed`.
     public final class State {
-        let wrapped: Any
-        init(_ wrapped: Any) { self.wrapped = wrapped }
+        let feed: ([Int]) -> [Float]
+        init(feed: @escaping ([Int]) -> [Float]) { self.feed = feed }
     }
 
     public let vocabularySize: Int
     public let maxContext: Int
-    private let start: (Int) -> Any
-    private let feedTokens: ([Int], Any) -> [Float]
+    private let start: (Int) -> State
 
     public init<D: IncrementalDecoder>(_ decoder: D) {
         vocabularySize = decoder.vocabularySize
         maxContext = decoder.maxContext
-        start = { decoder.startDecoding(capacity: $0) }
-        // The state handed back is always the one `start` made, so the cast cannot fail.
-        feedTokens = { tokens, state in decoder.feed(tokens, state: state as! D.State) }
+        start = { capacity in
+            let state = decoder.startDecoding(capacity: capacity)
+            return State { decoder.feed($0, state: state) }
+        }
     }
 
-    public func startDecoding(capacity: Int) -> State { State(start(capacity)) }
-    public func feed(_ tokens: [Int], state: State) -> [Float] { feedTokens(tokens, state.wrapped) }
+    public func startDecoding(capacity: Int) -> State { start(capacity) }
+    public func feed(_ tokens: [Int], state: State) -> [Float] { state.feed(tokens) }
 }

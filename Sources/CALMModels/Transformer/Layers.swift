@@ -14,10 +14,11 @@ public struct Linear {
         self.bias = bias
     }
 
-    /// Normal(0, std) weights and zero bias.
-    public init(inFeatures: Int, outFeatures: Int, bias: Bool, std: Float, generator: inout SeededGenerator) {
-        weight = .randomNormal([outFeatures, inFeatures], std: std, generator: &generator, requiresGrad: true)
-        self.bias = bias ? Tensor(zeros: [outFeatures], requiresGrad: true) : nil
+    /// `name.weight` (initially Normal(0, std)) and `name.bias` (initially zero) from `weights`.
+    public init(_ name: String, inFeatures: Int, outFeatures: Int, bias: Bool, std: Float,
+                weights: inout some WeightSource) throws {
+        weight = try weights.weight("\(name).weight", shape: [outFeatures, inFeatures], initial: .normal(std: std))
+        self.bias = bias ? try weights.weight("\(name).bias", shape: [outFeatures], initial: .zeros) : nil
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -41,11 +42,11 @@ public struct Norm {
     public let eps: Float
     public let weightOffset: Float
 
-    public init(config: TransformerConfig) {
+    public init(_ name: String, config: TransformerConfig, weights: inout some WeightSource) throws {
         kind = config.norm
         // With a weight offset (Gemma stores w − 1) the identity norm has zero weights.
-        weight = Tensor(filling: 1 - config.normWeightOffset, shape: [config.hiddenSize], requiresGrad: true)
-        bias = config.norm == .layer ? Tensor(zeros: [config.hiddenSize], requiresGrad: true) : nil
+        weight = try weights.weight("\(name).weight", shape: [config.hiddenSize], initial: .filled(1 - config.normWeightOffset))
+        bias = config.norm == .layer ? try weights.weight("\(name).bias", shape: [config.hiddenSize], initial: .zeros) : nil
         eps = config.normEps
         weightOffset = config.normWeightOffset
     }

@@ -10,23 +10,28 @@ public struct TransformerBlock {
     public let up: Linear, down: Linear
     let config: TransformerConfig
 
-    public init(config c: TransformerConfig, generator: inout SeededGenerator) {
+    /// Block `prefix` (e.g. "layers.3") with its weights from `weights`, in checkpoint order.
+    public init(_ prefix: String, config c: TransformerConfig, weights w: inout some WeightSource) throws {
         config = c
         let std: Float = 0.02
         // Residual-branch outputs start smaller so deep stacks begin near the identity (GPT-2).
         let residualStd = std / Float(2 * c.numLayers).squareRoot()
-        attentionNorm = Norm(config: c)
-        query = Linear(inFeatures: c.hiddenSize, outFeatures: c.numHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
-        key = Linear(inFeatures: c.hiddenSize, outFeatures: c.numKVHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
-        value = Linear(inFeatures: c.hiddenSize, outFeatures: c.numKVHeads * c.headDim, bias: c.qkvBias, std: std, generator: &generator)
-        output = Linear(inFeatures: c.numHeads * c.headDim, outFeatures: c.hiddenSize, bias: c.attentionOutputBias,
-                        std: residualStd, generator: &generator)
-        mlpNorm = Norm(config: c)
+        let (width, qWidth, kvWidth) = (c.hiddenSize, c.numHeads * c.headDim, c.numKVHeads * c.headDim)
+        attentionNorm = try Norm("\(prefix).attn_norm", config: c, weights: &w)
+        query = try Linear("\(prefix).attn.q_proj", inFeatures: width, outFeatures: qWidth, bias: c.qkvBias, std: std, weights: &w)
+        key = try Linear("\(prefix).attn.k_proj", inFeatures: width, outFeatures: kvWidth, bias: c.qkvBias, std: std, weights: &w)
+        value = try Linear("\(prefix).attn.v_proj", inFeatures: width, outFeatures: kvWidth, bias: c.qkvBias, std: std, weights: &w)
+        output = try Linear("\(prefix).attn.o_proj", inFeatures: qWidth, outFeatures: width, bias: c.attentionOutputBias,
+                            std: residualStd, weights: &w)
+        mlpNorm = try Norm("\(prefix).mlp_norm", config: c, weights: &w)
         gate = c.gatedMLP
-            ? Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std, generator: &generator)
+            ? try Linear("\(prefix).mlp.gate_proj", inFeatures: width, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std,
+                         weights: &w)
             : nil
-        up = Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std, generator: &generator)
-        down = Linear(inFeatures: c.intermediateSize, outFeatures: c.hiddenSize, bias: c.mlpBias, std: residualStd, generator: &generator)
+        up = try Linear("\(prefix).mlp.up_proj", inFeatures: width, outFeatures: c.intermediateSize, bias: c.mlpBias, std: std,
+                        weights: &w)
+        down = try Linear("\(prefix).mlp.down_proj", inFeatures: c.intermediateSize, outFeatures: width, bias: c.mlpBias,
+                          std: residualStd, weights: &w)
     }
 
     public func parameters(_ prefix: String) -> NamedParameters {

@@ -11,8 +11,12 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     public enum NormKind: String, Codable, Sendable { case rms, layer }
     public enum PositionKind: String, Codable, Sendable { case rope, learned }
 
-    /// The model-type string stored in checkpoints (e.g. "llama", "gpt2").
+    /// The model-type string stored in checkpoints (e.g. "llama", "gpt2"): one of `families`.
     public var architecture: String
+
+    /// Every model family this configuration describes: the one list that conversion, the
+    /// architecture registry and the checkpoint loader all use.
+    public static let families = ["gemma", "gpt2", "llama", "mistral", "qwen2"]
     public var vocabSize: Int
     public var hiddenSize: Int
     public var numLayers: Int
@@ -119,7 +123,8 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
         func require(_ ok: Bool, _ field: String, _ why: String) throws {
             if !ok { throw ConfigError(field: field, message: why) }
         }
-        try require(!architecture.isEmpty, "architecture", "must not be empty")
+        try require(Self.families.contains(architecture), "architecture",
+                    "\"\(architecture)\" is not a transformer family (known: \(Self.families.joined(separator: ", ")))")
         for (name, value) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_layers", numLayers),
                               ("num_heads", numHeads), ("num_kv_heads", numKVHeads), ("head_dim", headDim),
                               ("intermediate_size", intermediateSize), ("max_positions", maxPositions)] {

@@ -40,19 +40,24 @@ public final class TransformerLM {
     let rotary: RotaryEmbedding?
 
     /// A model with freshly initialised weights drawn from `seed`.
-    public init(config: TransformerConfig, seed: UInt64) throws {
+    public convenience init(config: TransformerConfig, seed: UInt64) throws {
+        var weights = RandomWeights(seed: seed)
+        try self.init(config: config, weights: &weights)
+    }
+
+    /// A model whose weights come from `weights` (random initialisation or a checkpoint), each
+    /// requested once by its checkpoint name, in the order `parameters` lists them.
+    public init(config: TransformerConfig, weights w: inout some WeightSource) throws {
         try config.validate()
         self.config = config
-        var g = SeededGenerator(seed: seed)
-        tokenEmbedding = .randomNormal([config.vocabSize, config.hiddenSize], std: 0.02, generator: &g, requiresGrad: true)
+        let (vocab, width) = (config.vocabSize, config.hiddenSize)
+        tokenEmbedding = try w.weight("embed.weight", shape: [vocab, width], initial: .normal(std: 0.02))
         positionEmbedding = config.positions == .learned
-            ? .randomNormal([config.maxPositions, config.hiddenSize], std: 0.01, generator: &g, requiresGrad: true)
+            ? try w.weight("pos_embed.weight", shape: [config.maxPositions, width], initial: .normal(std: 0.01))
             : nil
-        blocks = (0..<config.numLayers).map { _ in TransformerBlock(config: config, generator: &g) }
-        finalNorm = Norm(config: config)
-        lmHead = config.tiedEmbeddings
-            ? nil
-            : .randomNormal([config.vocabSize, config.hiddenSize], std: 0.02, generator: &g, requiresGrad: true)
+        blocks = try (0..<config.numLayers).map { try TransformerBlock("layers.\($0)", config: config, weights: &w) }
+        finalNorm = try Norm("final_norm", config: config, weights: &w)
+        lmHead = config.tiedEmbeddings ? nil : try w.weight("lm_head.weight", shape: [vocab, width], initial: .normal(std: 0.02))
         rotary = config.positions == .rope ? RotaryEmbedding(config: config) : nil
     }
 

@@ -102,10 +102,10 @@ struct Demo: ParsableCommand {
             100 * (try ExactMatch.evaluate(d, tokenizer: tokenizer, records: records(set), workers: workers).accuracy)
         }
         let anchor = try ModelCheckpoint.load(anchorPath)
-        let (_, kv) = try registry.load("kv")
-        let kvLM = kv.model as! TransformerLM
+        let kv = try ModelCheckpoint.load(registry.path(of: try registry.entry(named: "kv")))
+        let kvLM = kv.model
         func composition(_ file: String) throws -> LoadedComposition {
-            try CompositionCheckpoint.load("\(compositionDir)/\(file).h5", registry: registry)
+            try CompositionCheckpoint.load("\(compositionDir)/\(file).h5", resolver: ModelResolver(registryOverride: registry.directory))
         }
         let calm = try composition("kv-arithmetic")
         let sets = [("KV-Substitution", "kv-subst-eval.jsonl", (98.1, 0.0, 92.9)),

@@ -5,7 +5,7 @@ import Foundation
 struct Experts: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the registry of domain experts (augment models).",
-        subcommands: [List.self, Show.self, Register.self, Remove.self])
+        subcommands: [List.self, Show.self, Register.self, Remove.self, Verify.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List registered experts.")

@@ -17,12 +17,12 @@ struct Export: ParsableCommand {
 
     @Argument(help: "A model or composition checkpoint (.h5).") var file: String
     @Argument(help: "Output directory (created if needed; files in it are replaced atomically).") var outputDirectory: String
-    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var lookup: LookupOptions
 
     func run() throws {
         let kind = try checkpointKind(file)
         if kind == "composition" {
-            let files = try CompositionExport.export(file, registry: registry.expertRegistry, to: outputDirectory)
+            let files = try CompositionExport.export(file, resolver: lookup.resolver, to: outputDirectory)
             print("exported composition \(file) -> \(outputDirectory): \(files.joined(separator: ", "))")
         } else {
             let result = try HuggingFaceExporter.export(try ModelCheckpoint.load(file), to: outputDirectory)

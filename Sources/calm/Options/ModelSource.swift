@@ -14,7 +14,7 @@ struct ModelSource: ParsableArguments {
     @Option(help: "A composition checkpoint (.h5) from `calm compose`, in place of --model.")
     var composition: String?
 
-    @OptionGroup var registry: RegistryOptions
+    @OptionGroup var lookup: LookupOptions
 
     func validate() throws {
         guard (model == nil) != (composition == nil) else {
@@ -56,7 +56,7 @@ struct ModelSource: ParsableArguments {
 
     func load() throws -> Loaded {
         if let composition {
-            return .composition(try CompositionCheckpoint.load(composition, registry: registry.expertRegistry))
+            return .composition(try CompositionCheckpoint.load(composition, resolver: lookup.resolver))
         }
         return .model(try ModelCheckpoint.load(model!))
     }

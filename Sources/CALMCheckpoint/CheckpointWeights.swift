@@ -1,0 +1,49 @@
+import CALMModels
+import CALMTensor
+
+/// Reads each weight a model asks for straight from a checkpoint's `/tensors` group, strictly:
+/// the tensor must exist with exactly the requested shape and finite values, and `finish()`
+/// refuses a file that holds tensors the model never asked for. Weights come back frozen.
+public struct CheckpointWeights: WeightSource {
+    public let file: HDF5File
+    public let group: String
+    private let stored: Set<String>
+    private var used: Set<String> = []
+    private let trainable: Bool
+
+    /// - trainable: whether loaded weights take gradients (a composition's bridges when resuming).
+    public init(file: HDF5File, group: String = CheckpointFormat.tensorsGroup, trainable: Bool = false) throws {
+        guard file.exists(group) else { throw CheckpointError(path: file.path, message: "missing group /\(group)") }
+        self.file = file
+        self.group = group
+        self.trainable = trainable
+        stored = Set(try file.children(of: group))
+    }
+
+    public mutating func weight(_ name: String, shape: [Int], initial: WeightInit) throws -> Tensor {
+        guard stored.contains(name) else { throw CheckpointError(path: file.path, message: "missing tensor \(name)") }
+        let tensor = try readCheckedTensor(name, expectedShape: shape, from: file, group: group)
+        tensor.requiresGrad = trainable
+        used.insert(name)
+        return tensor
+    }
+
+    /// Refuses tensors in the file that no weight was read from.
+    public func finish() throws {
+        if let unexpected = stored.subtracting(used).sorted().first {
+            throw CheckpointError(path: file.path, message: "unexpected tensor \(unexpected)")
+        }
+    }
+}
+
+/// Reads `group/name`, checking its shape and that every value is finite.
+func readCheckedTensor(_ name: String, expectedShape: [Int], from file: HDF5File, group: String) throws -> Tensor {
+    let (shape, data) = try file.readFloats("\(group)/\(name)")
+    guard shape == expectedShape else {
+        throw CheckpointError(path: file.path, message: "tensor \(name) has shape \(shape), expected \(expectedShape)")
+    }
+    if let bad = data.firstIndex(where: { !$0.isFinite }) {
+        throw CheckpointError(path: file.path, message: "tensor \(name) holds a non-finite value at element \(bad)")
+    }
+    return Tensor(shape: shape, data: data)
+}

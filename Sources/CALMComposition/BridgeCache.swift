@@ -1,0 +1,26 @@
+import CALMModels
+import CALMTensor
+
+/// One bridge's cross-attention keys and values over the augment positions seen so far,
+/// `(1, capacity, H, hd)` each, for cached composed decoding.
+final class BridgeCache {
+    // A one-layer KV cache does the storage and the in-place attention.
+    private let storage: KVCache
+
+    init(capacity: Int, heads: Int, headDim: Int) {
+        storage = KVCache(layers: 1, batch: 1, capacity: capacity, kvHeads: heads, headDim: headDim)
+    }
+
+    /// Augment positions held (the position of the next one).
+    var length: Int { storage.length }
+
+    /// Appends keys and values `(1, T, H, hd)` of the newest augment positions.
+    func store(keys: Tensor, values: Tensor) { storage.store(layer: 0, keys: keys, values: values) }
+
+    /// Marks the stored positions as held, once the anchor has attended to them.
+    func advance(by count: Int) { storage.advance(by: count) }
+
+    /// Causal attention of anchor queries `(1, T, H, hd)` at positions `length ..< length + T`
+    /// over every augment position up to the same one.
+    func attention(query: Tensor) -> Tensor { storage.attention(query: query, layer: 0, scale: nil) }
+}
