@@ -57,8 +57,15 @@ public enum ContentHash {
 public struct ModelCheckpoint {
     public let model: TransformerLM
     public let tokenizer: any Tokenizer
-    public let contentHash: String
+    /// The content hash stored in the file (nil for files written before it was stored).
+    public let storedContentHash: String?
     public let path: String
+
+    /// The stored content hash, else one computed from the tensors.
+    public func contentHash() throws -> String {
+        try storedContentHash
+            ?? ContentHash.of(configurationJSON: try model.config.jsonString(), tokenizer: tokenizer, parameters: model.parameters)
+    }
 
     /// Loads and validates a model checkpoint. The model comes back frozen.
     public static func load(_ path: String) throws -> ModelCheckpoint {
@@ -83,9 +90,7 @@ public struct ModelCheckpoint {
         var weights = try CheckpointWeights(file: file)
         let model = try TransformerLM(config: config, weights: &weights)
         try weights.finish()
-        let hash = try header.storedContentHash
-            ?? ContentHash.of(configurationJSON: try config.jsonString(), tokenizer: header.tokenizer, parameters: model.parameters)
-        return ModelCheckpoint(model: model, tokenizer: header.tokenizer, contentHash: hash, path: file.path)
+        return ModelCheckpoint(model: model, tokenizer: header.tokenizer, storedContentHash: header.storedContentHash, path: file.path)
     }
 
     /// Saves atomically, with the content hash. `extra` may add more groups (e.g. training

@@ -122,7 +122,7 @@ public struct ModelResolver {
         }
         let checkpoint = try ModelCheckpoint.read(file, header: header)
         return LoadedModel(model: checkpoint.model, tokenizer: checkpoint.tokenizer, architecture: header.modelType,
-                           contentHash: checkpoint.contentHash, path: file.path)
+                           contentHash: try checkpoint.contentHash(), path: file.path)
     }
 
     /// Loads an anchor given by path (for `calm compose`).
