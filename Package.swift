@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMHuggingFaceTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMTraining"]),
-        .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMComposition"]),
+        .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMComposition"]),
         .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
     ],

@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMComposition
+import CALMHuggingFace
 import CALMModels
 import CALMTensor
 import CALMTokenizers
@@ -116,5 +117,19 @@ struct RegistryTests {
         #expect { try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory)) } throws: { "\($0)".contains("anchor") && "\($0)".contains("has changed") }
         try FileManager.default.removeItem(atPath: anchorPath)
         #expect { try CompositionCheckpoint.load(compPath, resolver: ModelResolver(registryOverride: registry.directory)) } throws: { "\($0)".contains("no such file") }
+    }
+}
+
+@Suite("one list of model families")
+struct ModelFamilyTests {
+    /// Every family conversion produces is served by the registry's transformer runtime, and
+    /// the transformer configuration accepts exactly those families.
+    @Test func conversionAndCompositionAgree() {
+        let converted = Set(HuggingFaceArchitectures.all.keys)
+        #expect(converted == Set(TransformerConfig.families))
+        for family in converted {
+            #expect(ArchitectureRegistry.runtime(serving: family)?.name == "transformer", "\(family)")
+        }
+        #expect(ArchitectureRegistry.runtime(serving: "mamba") == nil)
     }
 }
