@@ -30,7 +30,7 @@ public enum KVProbe {
         var position = 0
         for (i, key) in keys.enumerated() {
             let other = keys[(i * 7 + 3) % keys.count]
-            let prefix = (tokenizer.bosID.map { [$0] } ?? []) + tokenizer.encode("\(other) +")
+            let prefix = tokenizer.encodeWithBOS("\(other) +")
             let ids = prefix + tokenizer.encode(" \(key) - \(other) =")
             position = prefix.count  // the key's token
             let states = withoutGradients { model.forward(TokenBatch(ids), collect: Set(layers), upTo: layers.last!).hidden }

@@ -18,6 +18,12 @@ public protocol Tokenizer: Sendable {
 }
 
 extension Tokenizer {
+    /// `<bos>` (when the tokenizer has one) followed by the ids of `text`: how training data,
+    /// prompts and evaluation all start a sequence.
+    public func encodeWithBOS(_ text: String) -> [Int] {
+        (bosID.map { [$0] } ?? []) + encode(text)
+    }
+
     /// Identifies the vocabulary: two tokenizers with the same fingerprint map text identically.
     public var fingerprint: String {
         (try? serialized()).map { ContentDigest.hex(of: Array($0.utf8)) } ?? "unknown"

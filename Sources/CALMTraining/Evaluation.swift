@@ -34,7 +34,7 @@ public enum ExactMatch {
             var i = chunk
             while i < records.count {
                 do {
-                    let prompt = (tokenizer.bosID.map { [$0] } ?? []) + tokenizer.encode(records[i].prompt)
+                    let prompt = tokenizer.encodeWithBOS(records[i].prompt)
                     let budget = min(maxTokens, max(0, decoder.maxContext - prompt.count))
                     let ids = try withoutGradients {
                         try decoder.generate(prompt: prompt, maxTokens: budget, stopToken: tokenizer.eosID)

@@ -64,9 +64,8 @@ public struct TrainingData: Sendable {
 
     /// A prompt/completion pair as one example.
     public static func example(prompt: String, completion: String, tokenizer: any Tokenizer) -> Example {
-        let bos = tokenizer.bosID.map { [$0] } ?? []
         let eos = tokenizer.eosID.map { [$0] } ?? []
-        let p = bos + tokenizer.encode(prompt)
+        let p = tokenizer.encodeWithBOS(prompt)
         let c = tokenizer.encode(completion) + eos
         return Example(ids: p + c, lossMask: Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count))
     }

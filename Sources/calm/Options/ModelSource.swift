@@ -65,6 +65,6 @@ struct ModelSource: ParsableArguments {
 extension Tokenizer {
     /// Prompt ids as training formatted them: `<bos>` then the text.
     func promptIDs(_ text: String) -> [Int] {
-        (bosID.map { [$0] } ?? []) + encode(text)
+        encodeWithBOS(text)
     }
 }
