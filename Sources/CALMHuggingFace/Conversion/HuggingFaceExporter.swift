@@ -36,6 +36,7 @@ public enum HuggingFaceExporter {
                 if let name { tokenizerConfig[key] = name }
             }
             if let addBOS = specials.addBOS { tokenizerConfig["add_bos_token"] = addBOS }
+            if let template = specials.chatTemplate { tokenizerConfig["chat_template"] = template }
             let json = tokenizer.tokenizerJSON
             files.append(("tokenizer.json", { try writeAtomically(Data(json.utf8), to: $0) }))
             let tokenizerConfigData = try jsonData(tokenizerConfig)

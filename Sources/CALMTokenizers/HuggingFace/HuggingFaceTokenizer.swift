@@ -18,9 +18,13 @@ public struct HuggingFaceTokenizer: Tokenizer {
         public var pad: String?
         /// Prepend BOS even when the post-processor does not (tokenizer_config's add_bos_token).
         public var addBOS: Bool?
-        public init(bos: String? = nil, eos: String? = nil, pad: String? = nil, addBOS: Bool? = nil) {
-            self.bos = bos; self.eos = eos; self.pad = pad; self.addBOS = addBOS
+        /// The Jinja chat template (tokenizer_config's `chat_template` or `chat_template.jinja`);
+        /// absent from the stored description when nil, so older fingerprints are unchanged.
+        public var chatTemplate: String?
+        public init(bos: String? = nil, eos: String? = nil, pad: String? = nil, addBOS: Bool? = nil, chatTemplate: String? = nil) {
+            self.bos = bos; self.eos = eos; self.pad = pad; self.addBOS = addBOS; self.chatTemplate = chatTemplate
         }
+        enum CodingKeys: String, CodingKey { case bos, eos, pad, addBOS, chatTemplate = "chat_template" }
     }
 
     /// The `tokenizer.json` text, verbatim.
@@ -117,17 +121,23 @@ public struct HuggingFaceTokenizer: Tokenizer {
         }
     }
 
-    /// bos/eos/pad names and add_bos_token from `tokenizer_config.json` (strings or
-    /// `{"content": ...}` objects); empty when the file is absent.
+    /// bos/eos/pad names, add_bos_token and the chat template from `tokenizer_config.json`
+    /// (names as strings or `{"content": ...}` objects) and `chat_template.jinja`, which newer
+    /// exports write instead; empty when neither file is present.
     public static func readSpecialTokens(directory: String) throws -> SpecialTokens {
         let path = (directory as NSString).appendingPathComponent("tokenizer_config.json")
-        guard let data = FileManager.default.contents(atPath: path) else { return SpecialTokens() }
+        let jinjaPath = (directory as NSString).appendingPathComponent("chat_template.jinja")
+        let jinja = FileManager.default.contents(atPath: jinjaPath).map { String(decoding: $0, as: UTF8.self) }
+        guard let data = FileManager.default.contents(atPath: path) else { return SpecialTokens(chatTemplate: jinja) }
         guard let json = JSONValue.parse(data), json.object != nil else {
             throw TokenizerError(message: "\(path): is not a JSON object")
         }
         func name(_ key: String) -> String? { json[key]?.string ?? json[key]?["content"]?.string }
+        // A list of named templates: the one called "default".
+        let listed = json["chat_template"]?.array?.first { $0["name"]?.string == "default" }?["template"]?.string
         return SpecialTokens(bos: name("bos_token"), eos: name("eos_token"), pad: name("pad_token"),
-                             addBOS: json["add_bos_token"]?.bool)
+                             addBOS: json["add_bos_token"]?.bool,
+                             chatTemplate: jinja ?? json["chat_template"]?.string ?? listed)
     }
 
     public func encode(_ text: String) -> [Int] {
