@@ -15,15 +15,15 @@ public final class HDF5File {
     public let path: String
     private var id: hid_t
 
-    private static let lock: NSRecursiveLock = {
-        calm_h5_silence_errors()
-        return NSRecursiveLock()
-    }()
+    private static let lock = NSRecursiveLock()
 
     static func locked<R>(_ body: () throws -> R) rethrows -> R {
         let lock = Self.lock
         lock.lock()
         defer { lock.unlock() }
+        // Debian's libhdf5 is built thread-safe, which makes the error-printing setting
+        // per thread: silence it on whichever thread is calling (a cheap call).
+        calm_h5_silence_errors()
         return try body()
     }
 
