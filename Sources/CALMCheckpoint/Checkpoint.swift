@@ -46,6 +46,8 @@ public func openCheckpoint(_ path: String, kind expectedKind: String) throws -> 
     guard kind == expectedKind else {
         throw CheckpointError(path: path, message: "is a \(kind) checkpoint, expected a \(expectedKind) checkpoint")
     }
+    // HDF5File.open has verified the seal of a checksummed file; an older one loads unchecked.
+    if !file.isSealed { CheckpointIntegrity.noteMissingChecksums(path) }
     return file
 }
 
@@ -76,7 +78,10 @@ public func readTensors(into parameters: NamedParameters, from file: HDF5File, g
         throw CheckpointError(path: file.path, message: "unexpected tensor \(unexpected)")
     }
     for (name, tensor) in parameters {
-        let (shape, data) = try file.readFloats("\(group)/\(name)")
+        let shape: [Int], data: [Float]
+        do { (shape, data) = try file.readFloats("\(group)/\(name)") } catch let error as HDF5Error where error.isChecksumMismatch {
+            throw CheckpointError(path: file.path, message: "tensor \(name) is damaged (checksum mismatch)")
+        }
         guard shape == tensor.shape else {
             throw CheckpointError(path: file.path, message: "tensor \(name) has shape \(shape), expected \(tensor.shape)")
         }
@@ -133,6 +138,7 @@ public struct ModelCheckpoint {
             try file.setAttribute("tokenizer", try tokenizer.serialized())
             try writeTensors(model.parameters, to: file)
             try extra?(file)
+            try sealCheckpoint(file)
             try file.close()
         }
     }
