@@ -46,6 +46,8 @@ public func openCheckpoint(_ path: String, kind expectedKind: String) throws -> 
     guard kind == expectedKind else {
         throw CheckpointError(path: path, message: "is a \(kind) checkpoint, expected a \(expectedKind) checkpoint")
     }
+    // HDF5File.open has verified the seal of a checksummed file; an older one loads unchecked.
+    if !file.isSealed { CheckpointIntegrity.noteMissingChecksums(path) }
     return file
 }
 

@@ -38,7 +38,10 @@ public struct CheckpointWeights: WeightSource {
 
 /// Reads `group/name`, checking its shape and that every value is finite.
 func readCheckedTensor(_ name: String, expectedShape: [Int], from file: HDF5File, group: String) throws -> Tensor {
-    let (shape, data) = try file.readFloats("\(group)/\(name)")
+    let shape: [Int], data: [Float]
+    do { (shape, data) = try file.readFloats("\(group)/\(name)") } catch let error as HDF5Error where error.isChecksumMismatch {
+        throw CheckpointError(path: file.path, message: "tensor \(name) is damaged (checksum mismatch)")
+    }
     guard shape == expectedShape else {
         throw CheckpointError(path: file.path, message: "tensor \(name) has shape \(shape), expected \(expectedShape)")
     }

@@ -5,39 +5,72 @@ import Foundation
 public struct HDF5Error: Error, CustomStringConvertible {
     public var path: String
     public var message: String
+    /// The object was read but its bytes do not match the checksum stored with it.
+    public var isChecksumMismatch = false
     public var description: String { "\(path): \(message)" }
 }
 
 /// A minimal, safe wrapper over the HDF5 C API: float32 and int64 datasets, string and
 /// integer attributes, groups. The serial HDF5 library is not thread-safe, so every call
 /// holds one process-wide lock.
+///
+/// Files created here use HDF5 1.8 metadata formats, which HDF5 itself checksums, and every
+/// dataset carries an XXH64 of its bytes (attribute `checksum_xxh64`) that each read verifies.
 public final class HDF5File {
     public let path: String
     private var id: hid_t
+    /// Whether this handle writes dataset checksums (false only for files created in the
+    /// pre-checksum layout, which tests use to stand in for older files).
+    let writesChecksums: Bool
+    /// Set when the file's metadata seal verified on open (see CheckpointIntegrity.swift):
+    /// every dataset must then carry a checksum, so one cannot silently go unchecked.
+    public internal(set) var isSealed = false
 
-    private static let lock: NSRecursiveLock = {
-        calm_h5_silence_errors()
-        return NSRecursiveLock()
-    }()
+    static let checksumAttribute = "checksum_xxh64"
+    /// Attributes stay in their object's header (which HDF5 checksums) up to this many; past
+    /// HDF5's default of 8 they would move to a heap whose large entries it does not checksum.
+    static let maxCompactAttributes: UInt32 = 64
+
+    private static let lock = NSRecursiveLock()
 
     static func locked<R>(_ body: () throws -> R) rethrows -> R {
         let lock = Self.lock
         lock.lock()
         defer { lock.unlock() }
+        // Debian's libhdf5 is built thread-safe, which makes the error-printing setting
+        // per thread: silence it on whichever thread is calling (a cheap call).
+        calm_h5_silence_errors()
         return try body()
     }
 
-    private init(path: String, id: hid_t) {
+    private init(path: String, id: hid_t, writesChecksums: Bool) {
         self.path = path
         self.id = id
+        self.writesChecksums = writesChecksums
     }
 
-    /// Creates (or truncates) a file for writing.
-    public static func create(_ path: String) throws -> HDF5File {
+    /// Creates (or truncates) a file for writing. `checksums: false` writes the layout of
+    /// files made before checksums were added (HDF5's oldest formats, no dataset checksums),
+    /// so tests can check that such files still load.
+    public static func create(_ path: String, checksums: Bool = true) throws -> HDF5File {
         try locked {
-            let id = H5Fcreate(path, calm_h5f_acc_trunc(), calm_h5p_default(), calm_h5p_default())
+            let access = H5Pcreate(calm_h5p_file_access())
+            guard access >= 0 else { throw HDF5Error(path: path, message: "cannot create HDF5 file") }
+            defer { H5Pclose(access) }
+            // The 1.8 formats checksum superblock, object headers, B-trees and heaps; files stay
+            // readable by HDF5 1.8 and later (h5py included).
+            if checksums, H5Pset_libver_bounds(access, calm_h5f_libver_v18(), calm_h5f_libver_latest()) < 0 {
+                throw HDF5Error(path: path, message: "cannot select the checksummed HDF5 file format")
+            }
+            let creation = H5Pcreate(calm_h5p_file_create())
+            guard creation >= 0 else { throw HDF5Error(path: path, message: "cannot create HDF5 file") }
+            defer { H5Pclose(creation) }
+            if checksums, H5Pset_attr_phase_change(creation, maxCompactAttributes, maxCompactAttributes - 16) < 0 {
+                throw HDF5Error(path: path, message: "cannot select compact attribute storage")
+            }
+            let id = H5Fcreate(path, calm_h5f_acc_trunc(), creation, access)
             guard id >= 0 else { throw HDF5Error(path: path, message: "cannot create HDF5 file") }
-            return HDF5File(path: path, id: id)
+            return HDF5File(path: path, id: id, writesChecksums: checksums)
         }
     }
 
@@ -52,7 +85,9 @@ public final class HDF5File {
             }
             let id = H5Fopen(path, calm_h5f_acc_rdonly(), calm_h5p_default())
             guard id >= 0 else { throw HDF5Error(path: path, message: "cannot open HDF5 file (truncated or corrupt?)") }
-            return HDF5File(path: path, id: id)
+            let file = HDF5File(path: path, id: id, writesChecksums: false)
+            try file.verifySeal()
+            return file
         }
     }
 
@@ -72,6 +107,12 @@ public final class HDF5File {
 
     private func error(_ message: String) -> HDF5Error { HDF5Error(path: path, message: message) }
 
+    /// Why an object could not be opened: absent, or present but unreadable, which in a
+    /// checksummed file means its header failed HDF5's checksum.
+    private func openFailure(_ what: String, _ objectPath: String) -> HDF5Error {
+        exists(objectPath) ? error("\(what) \(objectPath) is damaged (its header cannot be read)") : error("missing \(what) \(objectPath)")
+    }
+
     // MARK: Groups and links
 
     /// Whether an object exists at `objectPath` (every component is checked).
@@ -88,7 +129,13 @@ public final class HDF5File {
 
     public func createGroup(_ groupPath: String) throws {
         try Self.locked {
-            let g = H5Gcreate2(id, groupPath, calm_h5p_default(), calm_h5p_default(), calm_h5p_default())
+            let creation = H5Pcreate(calm_h5p_group_create())
+            guard creation >= 0 else { throw error("cannot create group \(groupPath)") }
+            defer { H5Pclose(creation) }
+            if writesChecksums {
+                H5Pset_attr_phase_change(creation, Self.maxCompactAttributes, Self.maxCompactAttributes - 16)
+            }
+            let g = H5Gcreate2(id, groupPath, calm_h5p_default(), creation, calm_h5p_default())
             guard g >= 0 else { throw error("cannot create group \(groupPath)") }
             H5Gclose(g)
         }
@@ -114,24 +161,84 @@ public final class HDF5File {
         }
     }
 
+    /// Whether `objectPath` names a group (rather than a dataset).
+    func isGroup(_ objectPath: String) throws -> Bool {
+        try Self.locked { try withObject(objectPath) { H5Iget_type($0) == H5I_GROUP } }
+    }
+
+    /// Names of the attributes of an object, sorted.
+    func attributeNames(of objectPath: String) throws -> [String] {
+        try Self.locked {
+            try withObject(objectPath) { obj in
+                var info = H5O_info_t()
+                guard H5Oget_info2(obj, &info, UInt32(H5O_INFO_NUM_ATTRS)) >= 0 else {
+                    throw error("cannot list the attributes of \(objectPath)")
+                }
+                var names: [String] = []
+                for i in 0..<info.num_attrs {
+                    let size = H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, calm_h5p_default())
+                    guard size >= 0 else { throw error("cannot read an attribute name of \(objectPath)") }
+                    var buffer = [CChar](repeating: 0, count: Int(size) + 1)
+                    H5Aget_name_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, Int(size) + 1, calm_h5p_default())
+                    names.append(String(decoding: buffer.prefix(Int(size)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                }
+                return names.sorted()
+            }
+        }
+    }
+
+    /// The type class (string, integer, ...) of an attribute.
+    func attributeClass(_ name: String, of objectPath: String) throws -> H5T_class_t {
+        try Self.locked {
+            try withObject(objectPath) { obj in
+                let attr = H5Aopen(obj, name, calm_h5p_default())
+                guard attr >= 0 else { throw error("cannot open attribute \(name) of \(objectPath)") }
+                defer { H5Aclose(attr) }
+                let type = H5Aget_type(attr)
+                guard type >= 0 else { throw error("cannot read the type of attribute \(name) of \(objectPath)") }
+                defer { H5Tclose(type) }
+                return H5Tget_class(type)
+            }
+        }
+    }
+
+    /// The element types this wrapper reads without changing a bit.
+    enum ElementType { case float32, int64, other }
+
+    func elementType(of datasetPath: String) throws -> ElementType {
+        try Self.locked {
+            let ds = H5Dopen2(id, datasetPath, calm_h5p_default())
+            guard ds >= 0 else { throw openFailure("dataset", datasetPath) }
+            defer { H5Dclose(ds) }
+            let type = H5Dget_type(ds)
+            guard type >= 0 else { throw error("cannot read the type of dataset \(datasetPath)") }
+            defer { H5Tclose(type) }
+            switch (H5Tget_class(type), H5Tget_size(type)) {
+            case (H5T_FLOAT, 4): return .float32
+            case (H5T_INTEGER, 8) where H5Tget_sign(type) == H5T_SGN_2: return .int64
+            default: return .other
+            }
+        }
+    }
+
     // MARK: Datasets
 
     public func writeFloats(_ datasetPath: String, shape: [Int], data: [Float]) throws {
         precondition(shape.reduce(1, *) == data.count)
         try write(datasetPath, shape: shape, fileType: calm_h5t_ieee_f32le(), memType: calm_h5t_native_float()) { body in
-            data.withUnsafeBytes { body($0.baseAddress) }
+            try data.withUnsafeBytes { try body($0) }
         }
     }
 
     public func writeInt64s(_ datasetPath: String, shape: [Int], data: [Int64]) throws {
         precondition(shape.reduce(1, *) == data.count)
         try write(datasetPath, shape: shape, fileType: calm_h5t_std_i64le(), memType: calm_h5t_native_int64()) { body in
-            data.withUnsafeBytes { body($0.baseAddress) }
+            try data.withUnsafeBytes { try body($0) }
         }
     }
 
     private func write(_ datasetPath: String, shape: [Int], fileType: hid_t, memType: hid_t,
-                       withBytes: ((UnsafeRawPointer?) -> herr_t) -> herr_t) throws {
+                       withBytes: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         try Self.locked {
             var dims = shape.map { hsize_t($0) }
             let space = dims.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), &dims, nil)
@@ -140,10 +247,36 @@ public final class HDF5File {
             let ds = H5Dcreate2(id, datasetPath, fileType, space, calm_h5p_default(), calm_h5p_default(), calm_h5p_default())
             guard ds >= 0 else { throw error("cannot create dataset \(datasetPath)") }
             defer { H5Dclose(ds) }
-            let status = withBytes { ptr in
-                H5Dwrite(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), ptr)
+            try withBytes { bytes in
+                guard H5Dwrite(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), bytes.baseAddress) >= 0 else {
+                    throw error("cannot write dataset \(datasetPath)")
+                }
+                if writesChecksums {
+                    try setAttribute(Self.checksumAttribute, Int(Int64(bitPattern: calm_xxh64(bytes.baseAddress, bytes.count))),
+                                     onOpen: ds, datasetPath)
+                }
             }
-            guard status >= 0 else { throw error("cannot write dataset \(datasetPath)") }
+        }
+    }
+
+    /// Compares the XXH64 of `bytes`, just read from `ds`, with the one stored beside them.
+    /// A file without the attribute predates checksums, unless it is sealed.
+    private func verifyChecksum(of bytes: UnsafeRawBufferPointer, in ds: hid_t, _ datasetPath: String) throws {
+        let exists = H5Aexists(ds, Self.checksumAttribute)
+        guard exists >= 0 else { throw error("cannot read the checksum of dataset \(datasetPath)") }
+        guard exists > 0 else {
+            if isSealed { throw error("dataset \(datasetPath) carries no checksum in a checksummed file") }
+            return
+        }
+        let attr = H5Aopen(ds, Self.checksumAttribute, calm_h5p_default())
+        guard attr >= 0 else { throw error("cannot read the checksum of dataset \(datasetPath)") }
+        defer { H5Aclose(attr) }
+        var stored: Int64 = 0
+        guard H5Aread(attr, calm_h5t_native_int64(), &stored) >= 0 else {
+            throw error("cannot read the checksum of dataset \(datasetPath)")
+        }
+        guard UInt64(bitPattern: stored) == calm_xxh64(bytes.baseAddress, bytes.count) else {
+            throw HDF5Error(path: path, message: "dataset \(datasetPath) is damaged (checksum mismatch)", isChecksumMismatch: true)
         }
     }
 
@@ -151,7 +284,7 @@ public final class HDF5File {
     public func shape(of datasetPath: String) throws -> [Int] {
         try Self.locked {
             let ds = H5Dopen2(id, datasetPath, calm_h5p_default())
-            guard ds >= 0 else { throw error("missing dataset \(datasetPath)") }
+            guard ds >= 0 else { throw openFailure("dataset", datasetPath) }
             defer { H5Dclose(ds) }
             return try shape(ofOpen: ds, datasetPath)
         }
@@ -181,7 +314,7 @@ public final class HDF5File {
     private func read<T>(_ datasetPath: String, expect cls: H5T_class_t, memType: hid_t, zero: T) throws -> (shape: [Int], data: [T]) {
         try Self.locked {
             let ds = H5Dopen2(id, datasetPath, calm_h5p_default())
-            guard ds >= 0 else { throw error("missing dataset \(datasetPath)") }
+            guard ds >= 0 else { throw openFailure("dataset", datasetPath) }
             defer { H5Dclose(ds) }
             let type = H5Dget_type(ds)
             defer { H5Tclose(type) }
@@ -190,12 +323,17 @@ public final class HDF5File {
             }
             let shape = try shape(ofOpen: ds, datasetPath)
             // Read straight into the array's storage: no zero fill of memory about to be overwritten.
-            var status: herr_t = 0
+            var failure: Error?
             let data = [T](unsafeUninitializedCapacity: shape.reduce(1, *)) { buffer, initialized in
-                status = H5Dread(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), buffer.baseAddress)
-                initialized = status >= 0 ? buffer.count : 0
+                initialized = 0
+                guard H5Dread(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), buffer.baseAddress) >= 0 else {
+                    failure = error("cannot read dataset \(datasetPath) (file truncated or corrupt?)")
+                    return
+                }
+                initialized = buffer.count
+                do { try verifyChecksum(of: UnsafeRawBufferPointer(buffer), in: ds, datasetPath) } catch { failure = error }
             }
-            guard status >= 0 else { throw error("cannot read dataset \(datasetPath) (file truncated or corrupt?)") }
+            if let failure { throw failure }
             return (shape, data)
         }
     }
@@ -204,18 +342,25 @@ public final class HDF5File {
 
     private func withObject<R>(_ objectPath: String, _ body: (hid_t) throws -> R) throws -> R {
         let obj = H5Oopen(id, objectPath, calm_h5p_default())
-        guard obj >= 0 else { throw error("missing object \(objectPath)") }
+        guard obj >= 0 else { throw openFailure("object", objectPath) }
         defer { H5Oclose(obj) }
         return try body(obj)
     }
 
-    /// Writes a UTF-8 variable-length string attribute (what h5py reads as `str`).
+    /// Writes a UTF-8 string attribute. Checksummed files store it fixed-length, inside the
+    /// object header that HDF5 checksums; the pre-checksum layout used variable-length strings,
+    /// whose bytes live in HDF5's global heap: unchecksummed, and HDF5 1.10 trusts the lengths
+    /// stored there, so a damaged one can make it copy past its buffers. (h5py reads the
+    /// fixed-length form as `bytes`, the variable-length one as `str`.)
     public func setAttribute(_ name: String, _ value: String, on objectPath: String = "/") throws {
         try Self.locked {
             try withObject(objectPath) { obj in
+                let bytes = Array(value.utf8)
                 let type = H5Tcopy(calm_h5t_c_s1())
                 defer { H5Tclose(type) }
-                H5Tset_size(type, calm_h5t_variable())
+                // HDF5 has no zero-length fixed strings: "" is stored as one NUL pad byte.
+                H5Tset_size(type, writesChecksums ? max(1, bytes.count) : calm_h5t_variable())
+                if writesChecksums { H5Tset_strpad(type, H5T_STR_NULLPAD) }
                 H5Tset_cset(type, H5T_CSET_UTF8)
                 let space = H5Screate(H5S_SCALAR)
                 defer { H5Sclose(space) }
@@ -223,9 +368,14 @@ public final class HDF5File {
                 let attr = H5Acreate2(obj, name, type, space, calm_h5p_default(), calm_h5p_default())
                 guard attr >= 0 else { throw error("cannot create attribute \(name)") }
                 defer { H5Aclose(attr) }
-                let status = value.withCString { cstr -> herr_t in
-                    var pointer: UnsafePointer<CChar>? = cstr
-                    return H5Awrite(attr, type, &pointer)
+                let status: herr_t
+                if writesChecksums {
+                    status = (bytes.isEmpty ? [0] : bytes).withUnsafeBytes { H5Awrite(attr, type, $0.baseAddress) }
+                } else {
+                    status = value.withCString { cstr -> herr_t in
+                        var pointer: UnsafePointer<CChar>? = cstr
+                        return H5Awrite(attr, type, &pointer)
+                    }
                 }
                 guard status >= 0 else { throw error("cannot write attribute \(name)") }
             }
@@ -235,17 +385,19 @@ public final class HDF5File {
     /// Writes an int64 scalar attribute.
     public func setAttribute(_ name: String, _ value: Int, on objectPath: String = "/") throws {
         try Self.locked {
-            try withObject(objectPath) { obj in
-                let space = H5Screate(H5S_SCALAR)
-                defer { H5Sclose(space) }
-                if H5Aexists(obj, name) > 0 { H5Adelete(obj, name) }
-                let attr = H5Acreate2(obj, name, calm_h5t_std_i64le(), space, calm_h5p_default(), calm_h5p_default())
-                guard attr >= 0 else { throw error("cannot create attribute \(name)") }
-                defer { H5Aclose(attr) }
-                var v = Int64(value)
-                guard H5Awrite(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot write attribute \(name)") }
-            }
+            try withObject(objectPath) { obj in try setAttribute(name, value, onOpen: obj, objectPath) }
         }
+    }
+
+    private func setAttribute(_ name: String, _ value: Int, onOpen obj: hid_t, _ objectPath: String) throws {
+        let space = H5Screate(H5S_SCALAR)
+        defer { H5Sclose(space) }
+        if H5Aexists(obj, name) > 0 { H5Adelete(obj, name) }
+        let attr = H5Acreate2(obj, name, calm_h5t_std_i64le(), space, calm_h5p_default(), calm_h5p_default())
+        guard attr >= 0 else { throw error("cannot create attribute \(name) on \(objectPath)") }
+        defer { H5Aclose(attr) }
+        var v = Int64(value)
+        guard H5Awrite(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot write attribute \(name) on \(objectPath)") }
     }
 
     /// Opens attribute `name` of `objectPath` (nil when absent), checks its type class and
@@ -281,8 +433,10 @@ public final class HDF5File {
                 defer { H5free_memory(pointer) }
                 return String(cString: pointer)
             }
+            // One byte more than stored, so converting to C's NUL-terminated form keeps the last
+            // character of a NUL-padded string.
             let size = H5Tget_size(fileType)
-            H5Tset_size(memType, size)
+            H5Tset_size(memType, size + 1)
             var buffer = [UInt8](repeating: 0, count: size + 1)
             guard H5Aread(attr, memType, &buffer) >= 0 else { throw error("cannot read attribute \(name)") }
             return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)

@@ -109,6 +109,7 @@ public struct ModelCheckpoint {
             try file.setAttribute(ContentHash.attribute, hash)
             try writeTensors(model.parameters, to: file)
             try extra?(file)
+            try sealCheckpoint(file)
             try file.close()
         }
         return hash

@@ -126,6 +126,7 @@ public enum CompositionCheckpoint {
             if let costReport { try file.setAttribute("cost_report", try encode(costReport)) }
             try writeTensors(model.parameters, to: file)
             try extra?(file)
+            try sealCheckpoint(file)
             try file.close()
         }
     }
