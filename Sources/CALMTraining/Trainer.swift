@@ -112,6 +112,7 @@ public final class Trainer {
             guard loss.item.isFinite else {
                 throw DataError("training diverged at step \(progress.step + 1) (loss \(loss.item)); try a lower learning rate")
             }
+            try checkDivergence(loss.item)
             loss.backward()
             if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
             let lr = schedule.rate(at: progress.step)
@@ -133,6 +134,28 @@ public final class Trainer {
         }
         reporter?.finish()
     }
+
+    /// Losses of the last few steps and the first step's loss, for `checkDivergence`.
+    private var recentLosses: [Float] = []
+    private var firstLoss: Float?
+
+    /// Stops a run whose loss has risen well above where it started (a learning rate too high
+    /// for the model: e.g. 2.9 -> 11 within a few steps), so the result is reported, not saved.
+    /// The test is on a mean over a few steps, and against the untrained loss, so ordinary
+    /// noise never trips it.
+    private func checkDivergence(_ loss: Float) throws {
+        let start = firstLoss ?? loss
+        firstLoss = start
+        recentLosses.append(loss)
+        if recentLosses.count > Self.divergenceWindow { recentLosses.removeFirst() }
+        let mean = recentLosses.reduce(0, +) / Float(recentLosses.count)
+        guard recentLosses.count == Self.divergenceWindow, mean > start * Self.divergenceRatio else { return }
+        throw DataError(String(format: "training diverged at step %d: mean loss %.3f over the last %d steps, %.3f at the start; nothing saved from this point. Lower --lr (now %g)",
+                               progress.step + 1, mean, Self.divergenceWindow, start, options.learningRate))
+    }
+
+    static let divergenceWindow = 4
+    static let divergenceRatio: Float = 1.5
 
     // MARK: Saved state
 

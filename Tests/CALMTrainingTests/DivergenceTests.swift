@@ -1,0 +1,50 @@
+import CALMModels
+import CALMTensor
+import CALMTokenizers
+import CALMTraining
+import Testing
+
+@Suite("Divergence")
+struct DivergenceTests {
+    /// A learning rate far too high drives the loss above where it started: the run stops with
+    /// an error naming the step and the learning rate, and no save happens from then on.
+    @Test func aDivergingRunStopsBeforeSaving() throws {
+        let tokenizer = CharTokenizer(corpus: TrainingTests.corpus)
+        let model = try TransformerLM(config: .llama(vocabSize: tokenizer.vocabularySize, hiddenSize: 32, numLayers: 2,
+                                                     numHeads: 4, intermediateSize: 64, maxPositions: 33), seed: 1)
+        model.setTrainable(true)
+        let data = TrainingData.fromText(TrainingTests.corpus, tokenizer: tokenizer, sequenceLength: 32)
+        var options = TrainingOptions()
+        options.steps = 40
+        options.batchSize = 8
+        options.learningRate = 3
+        options.warmupSteps = 0
+        options.gradientClip = 0
+        options.saveEvery = 1
+        let trainer = try Trainer(parameters: model.parameters, train: data, eval: nil, padID: 0, options: options) {
+            model.loss($0, lossMask: $1)
+        }
+        var saves = 0
+        #expect { try trainer.run { _ in saves += 1 } } throws: { "\($0)".contains("training diverged at step") && "\($0)".contains("--lr") }
+        #expect(saves == trainer.progress.step)
+        #expect(trainer.progress.step < options.steps)
+    }
+
+    /// Ordinary training (the same model at a sensible rate) never trips the check.
+    @Test func ordinaryTrainingIsNotStopped() throws {
+        let tokenizer = CharTokenizer(corpus: TrainingTests.corpus)
+        let model = try TransformerLM(config: .llama(vocabSize: tokenizer.vocabularySize, hiddenSize: 32, numLayers: 2,
+                                                     numHeads: 4, intermediateSize: 64, maxPositions: 33), seed: 1)
+        model.setTrainable(true)
+        let data = TrainingData.fromText(TrainingTests.corpus, tokenizer: tokenizer, sequenceLength: 32)
+        var options = TrainingOptions()
+        options.steps = 60
+        options.batchSize = 8
+        options.learningRate = 1e-2
+        let trainer = try Trainer(parameters: model.parameters, train: data, eval: nil, padID: 0, options: options) {
+            model.loss($0, lossMask: $1)
+        }
+        try trainer.run()
+        #expect(trainer.progress.step == 60)
+    }
+}
