@@ -37,9 +37,11 @@ struct Compose: ParsableCommand {
     func run() throws {
         try runtime.apply()
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
+        try training.checkRanges(minimumSteps: 1)
         let registry = self.registry.expertRegistry
+        let options = training.newRunOptions()
         var job = CompositionJob(anchorPath: anchor, experts: experts, registry: registry, dataPath: data,
-                                 outputPath: output, options: training.options)
+                                 outputPath: output, options: options)
         job.evalPath = evalData
         job.heads = heads
         job.rotaryBridges = rotaryBridges
@@ -53,7 +55,7 @@ struct Compose: ParsableCommand {
                 job.connectionSpecs["*"] = entry
             }
         }
-        let result = try job.run(reporter: ProgressReporter(totalSteps: training.steps, logEvery: training.logEvery)) {
+        let result = try job.run(reporter: ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         print(result.cost.rendered())
