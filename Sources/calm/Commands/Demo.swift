@@ -29,8 +29,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Directory with anchor.h5, experts/, compositions/ and kv/.") var checkpoints = "checkpoints"
     @Option(help: "Working directory for data (and retrained compositions).") var work = "runs/demo-kv"
     @Flag(help: "Retrain every composition from D_C before evaluating.") var retrain = false
-    @Option(help: "Examples per cell (the data sets hold 1000).") var limit = 1000
-    @Option(help: "Evaluation threads.") var workers = 2
+    @Option(parsing: .unconditional, help: "Examples per cell (the data sets hold 1000).") var limit = 1000
+    @Option(parsing: .unconditional, help: "Evaluation threads.") var workers = 2
     @Option(help: "Also write the results as an SVG bar chart to this file.") var plot: String?
     @OptionGroup var runtime: RuntimeOptions
 
@@ -61,6 +61,10 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        try OptionCheck.atLeast(limit, 1, "--limit")
+        try OptionCheck.atLeast(workers, 1, "--workers")
+        try OutputPath.validate(work, option: "--work", kind: .directory)
+        if let plot { try OutputPath.validate(plot, option: "--plot", kind: .fileInNewDirectory) }
         BLAS.setThreads(1)  // evaluation spreads records over threads instead
         try runtime.apply()
         let started = Date()
@@ -81,7 +85,7 @@ struct Demo: ParsableCommand {
             compositionDir = "\(work)/compositions"
             try FileManager.default.createDirectory(atPath: compositionDir, withIntermediateDirectories: true)
             // Two compositions at a time, one BLAS thread each (tiny models scale better this way).
-            nonisolated(unsafe) let jobs = try Self.compositions.map { c -> CompositionJob in
+            nonisolated(unsafe) let jobs = Self.compositions.map { c -> CompositionJob in
                 var job = CompositionJob(anchorPath: anchorPath, experts: c.experts, registry: registry,
                                          dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
                                          options: Self.compositionOptions)
@@ -151,6 +155,7 @@ struct Demo: ParsableCommand {
         }
         try printRouting(two, suite: suite)
         print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
+        if let plot { print("wrote the plot to \(plot)") }
     }
 
     /// Mean gate of each expert, per connection, on the tokens of its own keys versus the other

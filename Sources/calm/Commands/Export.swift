@@ -19,6 +19,7 @@ struct Export: ParsableCommand {
     @OptionGroup var registry: RegistryOptions
 
     func run() throws {
+        try OutputPath.validate(outputDirectory, option: "<output-directory>", kind: .directory)
         let kind = try checkpointKind(file)
         if kind == "composition" {
             let files = try CompositionExport.export(file, registry: registry.expertRegistry, to: outputDirectory)
