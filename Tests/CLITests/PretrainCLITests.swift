@@ -93,6 +93,7 @@ struct PretrainCLITests {
         #expect(try CLI.run(base + ["--hidden", "-8"]).stderr == "Error: --hidden must be >= 1, got -8\n")
         #expect(try CLI.run(base + ["--lr", "-0.1"]).stderr == "Error: --lr must be > 0, got -0.1\n")
         #expect(try CLI.run(base + ["--threads", "-2"]).stderr == "Error: --threads must be >= 1, got -2\n")
+        #expect(try CLI.run(["bench", "--steps", "-1"]).stderr == "Error: --steps must be >= 0, got -1\n")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
     }
 }

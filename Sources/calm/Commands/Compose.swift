@@ -56,11 +56,17 @@ struct Compose: ParsableCommand {
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState
         job.connectionSpecs = specs
-        if resume == nil, let message = training.warmupNote(for: options) { note(message) }
-        if let tokenizer = storedTokenizer(in: anchor), let texts = try? dataTexts(of: data) {
-            tokenizer.warnAboutUnknownPieces(in: texts, what: data)
-        }
+        // Notes and warnings wait for the job's first log line, i.e. until the models and data
+        // have loaded, so they never come before an error about something else.
+        var remarksDue = true
         let result = try job.run(reporter: ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)) {
+            if remarksDue {
+                remarksDue = false
+                if resume == nil, let message = training.warmupNote(for: options) { note(message) }
+                if let tokenizer = storedTokenizer(in: anchor), let texts = try? dataTexts(of: data) {
+                    tokenizer.warnAboutUnknownPieces(in: texts, what: data)
+                }
+            }
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         print(result.cost.rendered())
