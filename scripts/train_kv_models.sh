@@ -13,6 +13,8 @@ data=$work/data
 mkdir -p "$work" checkpoints/compositions
 
 # 1. Data: 500 keys per expert, values 1-9, 3 terms, + and -, 20% of keys held in (seed 0).
+#    The key maps are the shipped ones: identical maps are left alone, and a generator change
+#    that would alter them stops here (add --force to replace them on purpose).
 $calm data kv --out "$data" --map-dir checkpoints/kv --experts kv,kv-a,kv-b --seed 0
 
 # 2. Models: 4 blocks, width 128, 4 heads, one word tokenizer shared by all.

@@ -57,7 +57,7 @@ public struct CompositionJob {
         for name in experts {
             let (entry, expert) = try registry.load(name)
             guard expert.tokenizer.fingerprint == anchor.tokenizer.fingerprint else {
-                throw RegistryError("expert \"\(name)\" uses a different tokenizer than the anchor \(anchorPath): CALM aligns the two models token by token, so they must share one")
+                throw RegistryError("expert \"\(name)\" uses a different tokenizer than the anchor \(anchorPath): CALM aligns the two models token by token, so they must share one; retrain the expert with the anchor's tokenizer (calm pretrain --tokenizer-from \(anchorPath))")
             }
             let pairs: [Connection]
             if let spec = connectionSpecs[name] ?? connectionSpecs["*"] {
@@ -116,7 +116,10 @@ public struct CompositionJob {
         let cost = CostReport(model: model, contextLength: longest)
         log("composition: \(experts.joined(separator: " + ")) into \(anchorPath); \(train.examples.count) examples; "
             + (useCache ? String(format: "frozen activations cached (%.1f MiB)", Double(cacheBytes) / 1_048_576) : "frozen models recomputed each step"))
-        log(cost.rendered())
+        // The cost report is the caller's to print (once); the chosen bridges are only known here.
+        for reference in references {
+            log("\(reference.name): " + reference.connections.map { "anchor \($0.anchorLayer) <- augment \($0.augmentLayer)" }.joined(separator: ", "))
+        }
         trainer.reporter = reporter
         let output = outputPath
         let slimFinal = finalWithoutResumeState

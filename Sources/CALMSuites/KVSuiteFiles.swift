@@ -106,11 +106,11 @@ public struct KVSuiteFiles: Sendable {
 }
 
 extension KVSuiteFiles {
-    /// Writes every JSONL set and `vocab.json` to `dataDirectory` and each key map to
-    /// `mapDirectory/<expert>.json`, each file atomically.
-    public func write(dataDirectory: String, mapDirectory: String) throws {
+    /// Writes every JSONL set and `vocab.json` to `dataDirectory` and, unless `mapDirectory` is
+    /// nil, each key map to `mapDirectory/<expert>.json`, each file atomically. Callers that
+    /// must not replace an existing key map pass nil and write the maps themselves.
+    public func write(dataDirectory: String, mapDirectory: String?) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: mapDirectory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         for (name, records) in files.sorted(by: { $0.key < $1.key }) {
@@ -118,6 +118,8 @@ extension KVSuiteFiles {
             try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(dataDirectory)/\(name)")
         }
         try writeAtomically(Data(try tokenizer.serialized().utf8), to: "\(dataDirectory)/vocab.json")
+        guard let mapDirectory else { return }
+        try FileManager.default.createDirectory(atPath: mapDirectory, withIntermediateDirectories: true)
         for (name, map) in maps {
             try writeAtomically(try Self.mapJSON(map), to: "\(mapDirectory)/\(name).json")
         }

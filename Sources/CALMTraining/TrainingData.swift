@@ -22,6 +22,19 @@ public struct DataError: Error, CustomStringConvertible {
     public init(_ message: String) { description = message }
 }
 
+/// A JSONL record longer than the training window: its own type, so a caller can say how to
+/// fix it in its own terms (a larger window, a tokenizer that makes fewer tokens).
+public struct RecordTooLongError: Error, CustomStringConvertible {
+    public var path: String
+    /// 1-based record number.
+    public var record: Int
+    public var tokens: Int
+    public var sequenceLength: Int
+    public var description: String {
+        "\(path): record \(record) has \(tokens) tokens, more than the sequence length \(sequenceLength) + 1"
+    }
+}
+
 /// A training or evaluation set.
 ///
 /// - Plain text (any extension but `.jsonl`): tokenized whole and cut into windows of
@@ -99,7 +112,7 @@ public struct TrainingData: Sendable {
         for (n, record) in try records(text, path: path).enumerated() {
             let example = Self.example(prompt: record.prompt, completion: record.completion, tokenizer: tokenizer)
             guard example.ids.count <= sequenceLength + 1 else {
-                throw DataError("\(path): record \(n + 1) has \(example.ids.count) tokens, more than the sequence length \(sequenceLength) + 1")
+                throw RecordTooLongError(path: path, record: n + 1, tokens: example.ids.count, sequenceLength: sequenceLength)
             }
             examples.append(example)
         }

@@ -17,7 +17,7 @@ struct Bench: ParsableCommand {
     enum Size: String, ExpressibleByArgument { case S, M }
 
     @Option(help: "Shape set: S or M.") var config: Size = .S
-    @Option(help: "Timed training steps (after one warm-up step); 0 measures decoding only.") var steps = 5
+    @Option(parsing: .unconditional, help: "Timed training steps (after one warm-up step); 0 measures decoding only.") var steps = 5
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
 
@@ -43,8 +43,8 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        try OptionCheck.atLeast(steps, 0, "--steps")
         try runtime.apply()
-        guard steps >= 0 else { throw CLIError("--steps must be >= 0") }
         let s = shapes
         func lm(_ p: (width: Int, layers: Int, heads: Int, ffn: Int), seed: UInt64) throws -> TransformerLM {
             try TransformerLM(config: .llama(vocabSize: s.vocab, hiddenSize: p.width, numLayers: p.layers, numHeads: p.heads,

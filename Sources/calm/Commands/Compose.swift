@@ -12,7 +12,9 @@ struct Compose: ParsableCommand {
         discussion: """
             Only the bridges (projection, cross-attention, gate per expert and connection) train, on the \
             JSONL composition set D_C. Connections default to the paper's rule (see README); override with \
-            --connections "3:3,7:7" (all experts) or --connections NAME=3:3,7:7 (one expert, repeatable).
+            --connections 3:3,7:7 (all experts) or --connections NAME=3:3,7:7 (one expert, repeatable); -1 \
+            names the embedding output (--connections -1:0,0:0). --resume continues a run with its saved \
+            training options; give only --steps to go further.
             """)
 
     @Option(help: "Anchor model checkpoint (.h5).") var anchor: String
@@ -20,9 +22,12 @@ struct Compose: ParsableCommand {
     @Option(help: "Composition data D_C (JSONL prompt/completion).") var data: String
     @Option(help: "Held-out JSONL for evaluation loss.") var evalData: String?
     @Option(help: "Output composition checkpoint (.h5).") var output: String
-    @Option(help: "Explicit connections ANCHOR:AUGMENT,... for every expert, or NAME=ANCHOR:AUGMENT,...")
-    var connections: [String] = []
-    @Option(help: "Cross-attention heads (default: the anchor's).") var heads: Int?
+    @Option(parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("Explicit connections ANCHOR:AUGMENT,... for every expert, or NAME=ANCHOR:AUGMENT,... for one.",
+                               valueName: "[NAME=]A:B,..."),
+            transform: { try ConnectionList(parsing: $0) })
+    var connections: [ConnectionList] = []
+    @Option(parsing: .unconditional, help: "Cross-attention heads (default: the anchor's).") var heads: Int?
     @Flag(inversion: .prefixedNo, help: "Rotary position embeddings on bridge queries and keys.") var rotaryBridges = true
     @Option(help: "Resume from a composition checkpoint written by compose.") var resume: String?
     @OptionGroup var registry: RegistryOptions
@@ -35,27 +40,65 @@ struct Compose: ParsableCommand {
     var noResumeState = false
 
     func run() throws {
-        try runtime.apply()
+        try training.checkRanges(minimumSteps: 1)
+        try OptionCheck.atLeast(heads, 1, "--heads")
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
-        let registry = self.registry.expertRegistry
-        var job = CompositionJob(anchorPath: anchor, experts: experts, registry: registry, dataPath: data,
-                                 outputPath: output, options: training.options)
+        let specs = try connectionSpecs()
+        try OutputPath.validate(output, option: "--output")
+        try runtime.apply()
+        let options = try trainingOptions()
+        var job = CompositionJob(anchorPath: anchor, experts: experts, registry: registry.expertRegistry, dataPath: data,
+                                 outputPath: output, options: options)
         job.evalPath = evalData
         job.heads = heads
         job.rotaryBridges = rotaryBridges
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState
-        for entry in connections {
-            if let eq = entry.firstIndex(of: "=") {
-                job.connectionSpecs[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
-            } else {
-                job.connectionSpecs["*"] = entry
+        job.connectionSpecs = specs
+        // Notes and warnings wait for the job's first log line, i.e. until the models and data
+        // have loaded, so they never come before an error about something else.
+        var remarksDue = true
+        let result = try job.run(reporter: ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)) {
+            if remarksDue {
+                remarksDue = false
+                if resume == nil, let message = training.warmupNote(for: options) { note(message) }
+                if let tokenizer = storedTokenizer(in: anchor), let texts = try? dataTexts(of: data) {
+                    tokenizer.warnAboutUnknownPieces(in: texts, what: data)
+                }
             }
-        }
-        let result = try job.run(reporter: ProgressReporter(totalSteps: training.steps, logEvery: training.logEvery)) {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         print(result.cost.rendered())
+    }
+
+    /// `--connections` per expert name ("*": every expert); an expert named twice, or one that
+    /// is not composed, is an error rather than a silent override.
+    private func connectionSpecs() throws -> [String: String] {
+        var specs: [String: String] = [:]
+        for list in connections {
+            let key = list.expert ?? "*"
+            if let name = list.expert, !experts.contains(name) {
+                throw CLIError("--connections: \"\(name)\" is not one of the composed experts (\(experts.joined(separator: ", ")))")
+            }
+            guard specs[key] == nil else {
+                throw CLIError("--connections: given twice for \(list.expert.map { "expert \"\($0)\"" } ?? "every expert")")
+            }
+            specs[key] = list.spec
+        }
+        return specs
+    }
+
+    /// A new run's options, or a resumed run's saved ones (explicit values must agree).
+    private func trainingOptions() throws -> TrainingOptions {
+        guard let resume else { return training.newRunOptions() }
+        let file = try HDF5File.open(resume)
+        let source = "\(resume) (--resume)"
+        let options = try training.resumed(from: try Trainer.savedOptions(in: file, steps: nil), source: source)
+        let done = try file.intAttribute("optimizer_steps", of: CheckpointFormat.trainingGroup) ?? 0
+        guard options.steps > done else {
+            throw CLIError("--steps: \(resume) has already trained \(done) steps; give --steps above \(done) to continue")
+        }
+        return options
     }
 }

@@ -29,6 +29,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.validate(output, option: "<output>")
         let converted = try HuggingFaceConverter.convert(directory: source, to: output)
         let c = converted.model.config
         print("converted \(source) -> \(output)")
@@ -39,6 +40,7 @@ struct Convert: ParsableCommand {
             let entry = try registry.expertRegistry.register(file: output, name: name, domain: domain,
                                                              description: description, replace: replace)
             print("registered \(entry.name) (\(entry.architecture), hash \(entry.contentHash.prefix(12)))")
+            AnchorCheck.warnIfUnmatched(entry, registeredFrom: output, registry: registry.expertRegistry)
         }
     }
 }

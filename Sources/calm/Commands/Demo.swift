@@ -23,8 +23,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Directory with anchor.h5, experts/, compositions/ and kv/.") var checkpoints = "checkpoints"
     @Option(help: "Working directory for data (and retrained compositions).") var work = "runs/demo-kv"
     @Flag(help: "Retrain every composition from D_C before evaluating.") var retrain = false
-    @Option(help: "Examples per cell (the data sets hold 1000).") var limit = 1000
-    @Option(help: "Evaluation threads.") var workers = 2
+    @Option(parsing: .unconditional, help: "Examples per cell (the data sets hold 1000).") var limit = 1000
+    @Option(parsing: .unconditional, help: "Evaluation threads.") var workers = 2
     @Option(help: "Also write the results as an SVG bar chart to this file.") var plot: String?
     @OptionGroup var runtime: RuntimeOptions
 
@@ -55,12 +55,16 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        try OptionCheck.atLeast(limit, 1, "--limit")
+        try OptionCheck.atLeast(workers, 1, "--workers")
+        try OutputPath.validate(work, option: "--work", kind: .directory)
+        if let plot { try OutputPath.validate(plot, option: "--plot", kind: .fileInNewDirectory) }
         BLAS.setThreads(1)  // evaluation spreads records over threads instead
         try runtime.apply()
         let started = Date()
         let data = "\(work)/data"
         let suite = KVSuiteFiles.build(experts: Self.experts, settings: Self.settings, sizes: KVSuiteSizes())
-        try suite.write(dataDirectory: data, mapDirectory: "\(work)/kv")
+        try suite.write(dataDirectory: data, mapDirectory: nil)  // the maps are compared below, not written
         for (name, map) in suite.maps {
             let shipped = "\(checkpoints)/kv/\(name).json"
             guard let bytes = FileManager.default.contents(atPath: shipped) else { throw CLIError("\(shipped): missing key map") }
@@ -75,7 +79,7 @@ struct Demo: ParsableCommand {
             compositionDir = "\(work)/compositions"
             try FileManager.default.createDirectory(atPath: compositionDir, withIntermediateDirectories: true)
             // Two compositions at a time, one BLAS thread each (tiny models scale better this way).
-            nonisolated(unsafe) let jobs = try Self.compositions.map { c -> CompositionJob in
+            nonisolated(unsafe) let jobs = Self.compositions.map { c -> CompositionJob in
                 var job = CompositionJob(anchorPath: anchorPath, experts: c.experts, registry: registry,
                                          dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
                                          options: Self.compositionOptions)
@@ -145,6 +149,7 @@ struct Demo: ParsableCommand {
         }
         try printRouting(two, suite: suite)
         print(String(format: "\n(%.0f s)", Date().timeIntervalSince(started)))
+        if let plot { print("wrote the plot to \(plot)") }
     }
 
     /// Mean gate of each expert, per connection, on the tokens of its own keys versus the other

@@ -13,17 +13,21 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var source: ModelSource
     @Option(help: "JSONL file of {\"prompt\": ..., \"completion\": ...} records.") var data: String
-    @Option(help: "Longest completion to generate.") var maxTokens = 32
-    @Option(help: "Evaluate only the first N records.") var limit: Int?
+    @Option(parsing: .unconditional, help: "Longest completion to generate (never past the model's context).") var maxTokens = 32
+    @Option(parsing: .unconditional, help: "Evaluate only the first N records.") var limit: Int?
     @Option(help: "With --composition: write per-token gate values (JSONL, one line per record) to this file.")
     var gates: String?
-    @Option(help: "Evaluate records on this many threads (set --threads 1 for BLAS then).") var workers = 1
+    @Option(parsing: .unconditional, help: "Evaluate records on this many threads (set --threads 1 for BLAS then).") var workers = 1
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
+        try OptionCheck.atLeast(maxTokens, 1, "--max-tokens")
+        try OptionCheck.atLeast(limit, 0, "--limit")
+        try OptionCheck.atLeast(workers, 1, "--workers")
         try runtime.apply()
         if gates != nil && source.composition == nil { throw CLIError("--gates needs --composition") }
+        if let gates { try OutputPath.validate(gates, option: "--gates") }
         let loaded = try source.load()
         let tokenizer = loaded.tokenizer
         guard let bytes = FileManager.default.contents(atPath: data), let text = String(data: bytes, encoding: .utf8) else {
@@ -32,6 +36,7 @@ struct Eval: ParsableCommand {
         var records = try TrainingData.records(text, path: data)
         if let limit { records = Array(records.prefix(max(0, limit))) }
         guard !records.isEmpty else { throw DataError("\(data): no records") }
+        tokenizer.warnAboutUnknownPieces(in: records.map(\.prompt), what: "\(data) (prompts)")
         let outcome = try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records,
                                               maxTokens: maxTokens, workers: workers)
         let correct = outcome.correctCount
@@ -69,7 +74,7 @@ struct Eval: ParsableCommand {
             var gates: [String: [Float]]
         }
         let line = Line(prompt: record.prompt, answer: answer, correct: correct,
-                        tokens: tokens.map { c.tokenizer.decode([$0]) }, gates: gatesByName)
+                        tokens: tokens.map { c.tokenizer.displayName(of: $0) }, gates: gatesByName)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(line), as: UTF8.self)

@@ -47,7 +47,12 @@ struct Experts: ParsableCommand {
 
     struct Register: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a model checkpoint and add it to the registry under a name.")
+            abstract: "Validate a model checkpoint and add it to the registry under a name.",
+            discussion: """
+                Warns when the expert's tokenizer matches no model checkpoint beside the registry directory \
+                (its parent's *.h5) or in ./checkpoints, and no other registered expert: calm compose needs the \
+                expert and its anchor to share one tokenizer.
+                """)
         @Argument(help: "A model checkpoint (.h5).") var file: String
         @Option(help: "Name to register it under.") var name: String
         @Option(help: "Its domain, e.g. code or kv-arithmetic.") var domain: String
@@ -59,6 +64,7 @@ struct Experts: ParsableCommand {
             let entry = try registry.expertRegistry.register(file: file, name: name, domain: domain,
                                                              description: description, replace: replace)
             print("registered \(entry.name) (\(entry.architecture), \(entry.parameterCount) parameters, hash \(entry.contentHash.prefix(12)))")
+            AnchorCheck.warnIfUnmatched(entry, registeredFrom: file, registry: registry.expertRegistry)
         }
     }
 

@@ -20,6 +20,7 @@ struct Export: ParsableCommand {
     @OptionGroup var lookup: LookupOptions
 
     func run() throws {
+        try OutputPath.validate(outputDirectory, option: "<output-directory>", kind: .directory)
         let kind = try checkpointKind(file)
         if kind == "composition" {
             let files = try CompositionExport.export(file, resolver: lookup.resolver, to: outputDirectory)

@@ -9,7 +9,7 @@ struct Forward: ParsableCommand {
         abstract: "Write logits for given token ids or text to an HDF5 file (datasets \"logits\" [T, vocab] and \"tokens\").")
 
     @OptionGroup var source: ModelSource
-    @Option(help: "Token ids separated by spaces, e.g. \"1 2 3\".") var tokens: String?
+    @Option(parsing: .unconditional, help: "Token ids separated by spaces, e.g. \"1 2 3\".") var tokens: String?
     @Option(help: "Text to encode with the model's tokenizer (BOS first when the tokenizer adds one).") var text: String?
     @Option(help: "Output HDF5 file.") var output: String
     @OptionGroup var runtime: RuntimeOptions
@@ -17,7 +17,9 @@ struct Forward: ParsableCommand {
     func run() throws {
         try runtime.apply()
         guard (tokens == nil) != (text == nil) else { throw CLIError("give exactly one of --tokens and --text") }
+        try OutputPath.validate(output, option: "--output")
         let loaded = try source.load()
+        if let text { loaded.tokenizer.warnAboutUnknownPieces(in: [text], what: "--text") }
         let ids = try text.map { loaded.tokenizer.promptIDs($0) } ?? (tokens ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map { part -> Int in
             guard let id = Int(part) else { throw CLIError("--tokens: \"\(part)\" is not an integer") }
             return id

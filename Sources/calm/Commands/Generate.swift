@@ -1,7 +1,12 @@
 import ArgumentParser
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Continue a prompt with a model or a composition.")
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a prompt with a model or a composition.",
+        discussion: """
+            Generation stops at end-of-sequence, after --max-tokens, or when the model's context is full, \
+            whichever comes first; a note on stderr says when the context cut it short.
+            """)
 
     @OptionGroup var source: ModelSource
     @Option(help: "The text to continue.") var prompt: String
@@ -9,11 +14,25 @@ struct Generate: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
+        try sampling.checkRanges()
+        try sampling.options.validate()
         try runtime.apply()
         let loaded = try source.load()
         let tokenizer = loaded.tokenizer
-        let ids = try loaded.decoder.generate(prompt: tokenizer.promptIDs(prompt), maxTokens: sampling.maxTokens,
-                                              sampling: sampling.options, stopToken: tokenizer.eosID)
-        print(tokenizer.decode(ids))
+        tokenizer.warnAboutUnknownPieces(in: [prompt], what: "--prompt")
+        let ids = tokenizer.promptIDs(prompt)
+        // Room left in the context after the prompt; a request for more is cut to it.
+        let room = loaded.maxContext - ids.count
+        guard room > 0 else {
+            throw CLIError("--prompt: \(ids.count) tokens fill the model's context of \(loaded.maxContext); nothing can follow")
+        }
+        let budget = min(sampling.maxTokens ?? room, room)
+        let generated = try loaded.decoder.generate(prompt: ids, maxTokens: budget, sampling: sampling.options,
+                                                    stopToken: tokenizer.eosID)
+        print(tokenizer.decode(generated))
+        // Generation stops before appending end-of-sequence, so a full budget means no stop token came.
+        if generated.count == room, (sampling.maxTokens ?? .max) > room {
+            note("stopped at the model's context limit (\(loaded.maxContext) tokens, \(ids.count) of them the prompt) before end-of-sequence")
+        }
     }
 }

@@ -1,6 +1,11 @@
 import Foundation
 
 /// A grouped bar chart as a standalone SVG (no plotting library needed).
+///
+/// Layout, top to bottom: title, plot area (bars with their values, one decimal so 1.5 does
+/// not read as 2), group labels, then the legend in its own band, so the legend can never
+/// cover a bar. Legend entries are laid out left to right by their estimated text width and
+/// wrap onto further rows when they do not fit.
 struct BarChart {
     var title: String
     var groups: [String]
@@ -8,12 +13,36 @@ struct BarChart {
     var series: [(name: String, values: [Double])]
     var colors = ["#8c8c8c", "#4e79a7", "#e15759", "#59a14f", "#f28e2b"]
 
-    func svg(width: Int = 720, height: Int = 360) -> String {
-        let left = 50.0, right = 20.0, top = 40.0, bottom = 70.0
-        let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
+    /// Geometry shared by the drawing and the tests.
+    static let fontSize = 12.0
+    /// A generous width per character of 12-px sans-serif text, so estimates err wide.
+    static let characterWidth = 7.5
+    static let legendRowHeight = 20.0
+    static let swatch = 12.0
+
+    /// Legend entries as (series index, x, row), wrapped to fit `width`.
+    static func legendLayout(names: [String], width: Double, left: Double) -> [(index: Int, x: Double, row: Int)] {
+        var out: [(Int, Double, Int)] = []
+        var x = left, row = 0
+        for (i, name) in names.enumerated() {
+            let entry = swatch + 6 + Double(name.count) * characterWidth + 24
+            if x > left && x + entry > width - 10 { (x, row) = (left, row + 1) }
+            out.append((i, x, row))
+            x += entry
+        }
+        return out
+    }
+
+    func svg(width: Int = 720, plotHeight: Int = 250) -> String {
+        let left = 50.0, right = 20.0, top = 40.0
+        let plotW = Double(width) - left - right, plotH = Double(plotHeight)
+        let legend = Self.legendLayout(names: series.map(\.name), width: Double(width), left: left)
+        let rows = (legend.map(\.row).max() ?? 0) + 1
+        let legendTop = top + plotH + 34  // below the group labels
+        let height = Int(legendTop + Double(rows) * Self.legendRowHeight + 10)
         let groupW = plotW / Double(max(groups.count, 1))
         let barW = groupW * 0.8 / Double(max(series.count, 1))
-        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">",
+        var out = ["<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"\(Int(Self.fontSize))\">",
                    "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>",
                    "<text x=\"\(width / 2)\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">\(escape(title))</text>"]
         for tick in stride(from: 0, through: 100, by: 25) {
@@ -26,18 +55,19 @@ struct BarChart {
             for (s, entry) in series.enumerated() {
                 let v = max(0, min(100, entry.values[g]))
                 let h = plotH * v / 100, x = x0 + Double(s) * barW
-                out.append(String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\"/>",
+                out.append(String(format: "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%@\"/>",
                                   x, top + plotH - h, barW - 2, h, colors[s % colors.count]))
-                out.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%.0f</text>",
+                out.append(String(format: "<text class=\"value\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"10\">%.1f</text>",
                                   x + barW / 2 - 1, top + plotH - h - 3, v))
             }
             out.append(String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>",
                               x0 + groupW * 0.4, top + plotH + 18, escape(group)))
         }
-        for (s, entry) in series.enumerated() {
-            let x = left + Double(s) * 150
-            out.append(String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%@\"/>", x, Double(height) - 28, colors[s % colors.count]))
-            out.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", x + 16, Double(height) - 18, escape(entry.name)))
+        for (s, x, row) in legend {
+            let y = legendTop + Double(row) * Self.legendRowHeight
+            out.append(String(format: "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" fill=\"%@\"/>",
+                              x, y, Self.swatch, Self.swatch, colors[s % colors.count]))
+            out.append(String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>", x + Self.swatch + 6, y + 10, escape(series[s].name)))
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"

@@ -3,12 +3,12 @@ import CALMTensor
 
 /// Options every compute-heavy command shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: all cores).")
     var threads: Int?
 
     func apply() throws {
         if let threads {
-            guard threads > 0 else { throw CLIError("--threads must be positive") }
+            try OptionCheck.atLeast(threads, 1, "--threads")
             BLAS.setThreads(threads)
         }
     }

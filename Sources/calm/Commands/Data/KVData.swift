@@ -15,24 +15,28 @@ struct KVData: ParsableCommand {
             definition lines), E-dc.jsonl (D_C: KV-Arithmetic over held-in keys, 10% Numeric-Arithmetic, 10% \
             held-in KV-Substitution), E-subst-eval.jsonl and E-arith-eval.jsonl (held-out keys only). With two or \
             more experts, the last two also get mixed-dc.jsonl and mixed-eval.jsonl (each expression uses keys of \
-            both). Key maps go to --map-dir/E.json.
+            both). Key maps go to --map-dir/E.json (default: --out). An existing key map with other keys \
+            is never replaced without --force (the shipped maps in checkpoints/kv describe the shipped \
+            models); an identical one is left as it is.
             """)
 
     @Option(help: "Output directory for the data files.") var out: String
     @Option(help: "Expert names, comma-separated; each gets its own keys and values.") var experts = "kv"
-    @Option(help: "Directory for the key maps.") var mapDir = "checkpoints/kv"
-    @Option(help: "Keys per expert.") var keys = 500
-    @Option(help: "Smallest value.") var minValue = 1
-    @Option(help: "Largest value.") var maxValue = 9
+    @Option(help: "Directory for the key maps (default: --out; the shipped ones are in checkpoints/kv).") var mapDir: String?
+    @Flag(help: "Replace key maps that exist with other keys (e.g. --map-dir checkpoints/kv after changing the settings).")
+    var force = false
+    @Option(parsing: .unconditional, help: "Keys per expert.") var keys = 500
+    @Option(parsing: .unconditional, help: "Smallest value.") var minValue = 1
+    @Option(parsing: .unconditional, help: "Largest value.") var maxValue = 9
     @Option(help: "Operators, comma-separated, from + - *.") var operators = "+,-"
-    @Option(help: "Fewest terms per expression.") var minTerms = 3
-    @Option(help: "Most terms per expression.") var maxTerms = 3
-    @Option(help: "Numeric-Arithmetic training examples.") var numericExamples = 40000
-    @Option(help: "KV-Substitution training examples per expert.") var substitutionExamples = 30000
-    @Option(help: "Definition passes over all keys per expert (lines like \"abc 7 de 3\").") var definitionPasses = 20
-    @Option(help: "KV-Arithmetic examples in D_C.") var dcExamples = 4000
-    @Option(help: "Held-in KV-Substitution examples in each single-expert D_C.") var dcSubstitutionExamples = 1200
-    @Option(help: "Examples per evaluation set.") var evalExamples = 1000
+    @Option(parsing: .unconditional, help: "Fewest terms per expression.") var minTerms = 3
+    @Option(parsing: .unconditional, help: "Most terms per expression.") var maxTerms = 3
+    @Option(parsing: .unconditional, help: "Numeric-Arithmetic training examples.") var numericExamples = 40000
+    @Option(parsing: .unconditional, help: "KV-Substitution training examples per expert.") var substitutionExamples = 30000
+    @Option(parsing: .unconditional, help: "Definition passes over all keys per expert (lines like \"abc 7 de 3\").") var definitionPasses = 20
+    @Option(parsing: .unconditional, help: "KV-Arithmetic examples in D_C.") var dcExamples = 4000
+    @Option(parsing: .unconditional, help: "Held-in KV-Substitution examples in each single-expert D_C.") var dcSubstitutionExamples = 1200
+    @Option(parsing: .unconditional, help: "Examples per evaluation set.") var evalExamples = 1000
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
@@ -44,7 +48,18 @@ struct KVData: ParsableCommand {
         guard !ops.isEmpty, ops.allSatisfy({ ["+", "-", "*"].contains($0) }) else { throw CLIError("--operators must come from + - *") }
         guard minTerms >= 2, maxTerms >= minTerms else { throw CLIError("need 2 <= --min-terms <= --max-terms") }
         guard minValue <= maxValue, minValue >= 0 else { throw CLIError("need 0 <= --min-value <= --max-value") }
-        guard keys >= 10 else { throw CLIError("--keys must be at least 10") }
+        try OptionCheck.atLeast(keys, 10, "--keys")
+        for (value, option) in [(numericExamples, "--numeric-examples"), (substitutionExamples, "--substitution-examples"),
+                                (definitionPasses, "--definition-passes"), (dcExamples, "--dc-examples"),
+                                (dcSubstitutionExamples, "--dc-substitution-examples"), (evalExamples, "--eval-examples")] {
+            try OptionCheck.atLeast(value, 0, option)
+        }
+        let mapDir = self.mapDir ?? out
+        try OutputPath.validate(out, option: "--out", kind: .directory)
+        try OutputPath.validate(mapDir, option: "--map-dir", kind: .directory)
+        if names.contains("vocab") && URL(fileURLWithPath: mapDir).standardized == URL(fileURLWithPath: out).standardized {
+            throw CLIError("--experts: \"vocab\" would write its key map over vocab.json in \(out); rename it or give --map-dir")
+        }
         var settings = KVSuiteSettings()
         settings.keysPerExpert = keys
         settings.minValue = minValue
@@ -61,8 +76,23 @@ struct KVData: ParsableCommand {
         sizes.dcSubstitutionExamples = dcSubstitutionExamples
         sizes.evalExamples = evalExamples
         let suite = KVSuiteFiles.build(experts: names, settings: settings, sizes: sizes)
-        try suite.write(dataDirectory: out, mapDirectory: mapDir)
-        let (maps, files, tokenizer) = (suite.maps, suite.files, suite.tokenizer)
-        print("wrote \(files.count + 1) files to \(out) (vocabulary \(tokenizer.vocabularySize) tokens) and \(maps.count) key maps to \(mapDir)")
+        // Decide about every key map before writing anything.
+        var changedMaps: [(path: String, bytes: Data)] = []
+        for (name, map) in suite.maps {
+            let path = "\(mapDir)/\(name).json", bytes = try KVSuiteFiles.mapJSON(map)
+            if let existing = FileManager.default.contents(atPath: path) {
+                if existing == bytes { continue }
+                guard force else {
+                    throw CLIError("\(path): a key map with other keys exists; pass --force to replace it, or choose another --map-dir")
+                }
+            }
+            changedMaps.append((path, bytes))
+        }
+        try suite.write(dataDirectory: out, mapDirectory: nil)
+        try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
+        for (path, bytes) in changedMaps { try writeAtomically(bytes, to: path) }
+        let kept = suite.maps.count - changedMaps.count
+        print("wrote \(suite.files.count + 1) files to \(out) (vocabulary \(suite.tokenizer.vocabularySize) tokens) and "
+              + "\(changedMaps.count) key maps to \(mapDir)" + (kept > 0 ? " (\(kept) identical ones left as they were)" : ""))
     }
 }

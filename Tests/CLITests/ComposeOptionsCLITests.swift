@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// `calm compose` and `calm experts register` output and options: the cost report once, the
+/// chosen connections, `--connections` with negative layers, and tokenizer mismatches that
+/// say how to fix them.
+@Suite("calm compose options and expert tokenizers", .serialized)
+struct ComposeOptionsCLITests {
+    func compose(_ dir: String, _ extra: [String], output: String) throws -> CLI.Result {
+        try CLI.run(["compose", "--anchor", "\(dir)/anchor.h5", "--expert", "kv", "--data", "\(dir)/dc.jsonl", "--output", output,
+                     "--steps", "3", "--registry", "\(dir)/experts"] + extra)
+    }
+
+    @Test func theReportPrintsOnceAndTheConnectionsAreShown() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let run = try compose(dir, [], output: "\(dir)/once.h5")
+        #expect(run.status == 0, "\(run.stderr)")
+        let all = run.stdout + run.stderr
+        #expect(all.components(separatedBy: "trainable parameters").count == 2, "\(all)")
+        #expect(run.stdout.contains("trainable parameters"))
+        // Two-block models get the paper's rule: the last augment block into the last anchor block.
+        #expect(run.stderr.contains("kv: anchor 1 <- augment 1"), "\(run.stderr)")
+    }
+
+    @Test func connectionsTakeNegativeLayersWithASpaceOrAnEqualsSign() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let spaced = try compose(dir, ["--connections", "-1:0,1:1"], output: "\(dir)/spaced.h5")
+        #expect(spaced.status == 0, "\(spaced.stderr)")
+        #expect(spaced.stderr.contains("kv: anchor -1 <- augment 0, anchor 1 <- augment 1"), "\(spaced.stderr)")
+        let equals = try compose(dir, ["--connections=kv=-1:0"], output: "\(dir)/equals.h5")
+        #expect(equals.status == 0 && equals.stderr.contains("kv: anchor -1 <- augment 0"), "\(equals.stderr)")
+
+        let malformed = try compose(dir, ["--connections", "1:x"], output: "\(dir)/never.h5")
+        #expect(malformed.status != 0 && malformed.stderr.contains("--connections") && malformed.stderr.contains("\"1:x\""),
+                "\(malformed.stderr)")
+        let unknown = try compose(dir, ["--connections", "ghost=0:0"], output: "\(dir)/never.h5")
+        #expect(unknown.stderr == "Error: --connections: \"ghost\" is not one of the composed experts (kv)\n", "\(unknown.stderr)")
+        let twice = try compose(dir, ["--connections", "0:0", "--connections", "1:1"], output: "\(dir)/never.h5")
+        #expect(twice.status != 0 && twice.stderr.contains("given twice"), "\(twice.stderr)")
+        let steps = try compose(dir, ["--steps", "0"], output: "\(dir)/never.h5")
+        #expect(steps.stderr == "Error: --steps must be >= 1, got 0\n", "\(steps.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
+    }
+
+    @Test func gateTokensShowSpecialTokensByName() throws {
+        let dir = try CompositionCLITests.setup.get()
+        #expect(try compose(dir, ["--connections", "0:1"], output: "\(dir)/gates-comp.h5").status == 0)
+        let eval = try CLI.run(["eval", "--composition", "\(dir)/gates-comp.h5", "--data", "\(dir)/dc.jsonl", "--limit", "1",
+                                "--gates", "\(dir)/g.jsonl", "--registry", "\(dir)/experts"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let line = try String(contentsOfFile: "\(dir)/g.jsonl", encoding: .utf8).split(separator: "\n")[0]
+        let tokens = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["tokens"] as? [String]
+        #expect(tokens?.first == "<bos>", "\(line)")
+    }
+
+    @Test func tokenizerMismatchesSayHowToFixThem() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let registry = ["--registry", "\(dir)/experts-tokenizers"]
+        // Pretrained with the default tokenizer (its data's characters, here unlike any other
+        // model's): no anchor shares it.
+        try (0..<20).map { "{\"prompt\": \"q\($0 % 3) =\", \"completion\": \" r\"}" }.joined(separator: "\n")
+            .write(toFile: "\(dir)/own.jsonl", atomically: true, encoding: .utf8)
+        let own = try CLI.run(["pretrain", "--data", "\(dir)/own.jsonl", "--output", "\(dir)/own.h5", "--steps", "2",
+                               "--seq-len", "12", "--layers", "1", "--hidden", "16", "--heads", "2"])
+        #expect(own.status == 0, "\(own.stderr)")
+        let lonely = try CLI.run(["experts", "register", "\(dir)/own.h5", "--name", "own", "--domain", "x"] + registry)
+        #expect(lonely.status == 0, "\(lonely.stderr)")
+        #expect(lonely.stderr.hasPrefix("warning:") && lonely.stderr.contains("--tokenizer-from"), "\(lonely.stderr)")
+        // The expert trained with --tokenizer-from anchor.h5 matches anchor.h5 beside the registry.
+        let matched = try CLI.run(["experts", "register", "\(dir)/expert.h5", "--name", "kv", "--domain", "kv"] + registry)
+        #expect(matched.status == 0 && matched.stderr.isEmpty, "\(matched.stderr)")
+
+        // A short run (its warm-up note waits until training starts): the refusal is the only line.
+        let refused = try CLI.run(["compose", "--anchor", "\(dir)/anchor.h5", "--expert", "own", "--data", "\(dir)/dc.jsonl",
+                                   "--output", "\(dir)/never.h5", "--steps", "5"] + registry)
+        #expect(refused.status != 0 && refused.stderr.contains("different tokenizer"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("--tokenizer-from \(dir)/anchor.h5"), "\(refused.stderr)")
+    }
+}

@@ -1,0 +1,99 @@
+import CALMCheckpoint
+import Foundation
+import Testing
+
+/// `calm pretrain`: resuming from what the checkpoint holds, warm-up on short runs, errors
+/// that say how to fix them, and outputs checked before any work.
+@Suite("calm pretrain options", .serialized)
+struct PretrainCLITests {
+    static let data: Result<String, any Error> = Result {
+        let dir = try makeTemporaryDirectory()
+        let lines = (0..<100).map { i in "{\"prompt\": \"\(i % 7) +\", \"completion\": \" \(i % 7 + 1)\"}" }
+        try lines.joined(separator: "\n").write(toFile: "\(dir)/train.jsonl", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    /// Non-default model and training options, so a resume that ignored the checkpoint would differ.
+    static let model = ["--seq-len", "12", "--layers", "1", "--hidden", "16", "--heads", "2", "--lr", "1e-2", "--batch-size", "4"]
+
+    func savedOptions(_ path: String) throws -> [String: Any] {
+        let json = try HDF5File.open(path).stringAttribute("progress", of: "training") ?? ""
+        let progress = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        return progress?["options"] as? [String: Any] ?? [:]
+    }
+
+    func oneLineError(_ result: CLI.Result, _ fragments: [String]) {
+        #expect(result.status != 0)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        for fragment in fragments { #expect(result.stderr.contains(fragment), "\(fragment) not in \(result.stderr)") }
+    }
+
+    @Test func resumeTakesEverythingFromTheCheckpoint() throws {
+        let dir = try Self.data.get()
+        let first = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/a.h5", "--steps", "20",
+                                 "--warmup", "2"] + Self.model)
+        #expect(first.status == 0, "\(first.stderr)")
+        // Only data, output and --steps: model, sequence length and options come from a.h5.
+        let resumed = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/b.h5", "--resume", "\(dir)/a.h5",
+                                   "--steps", "25"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try HDF5File.open("\(dir)/b.h5").intAttribute("optimizer_steps", of: "training") == 25)
+        #expect(try savedOptions("\(dir)/b.h5")["batchSize"] as? Int == 4)
+        // Repeating the original command line with --resume is fine too: every value agrees.
+        let repeated = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/c.h5", "--resume", "\(dir)/a.h5",
+                                    "--steps", "22", "--warmup", "2"] + Self.model)
+        #expect(repeated.status == 0, "\(repeated.stderr)")
+
+        let resume = ["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/never.h5", "--resume", "\(dir)/a.h5"]
+        oneLineError(try CLI.run(resume + ["--steps", "30", "--hidden", "32"]), ["--hidden 32", "16", "a.h5"])
+        oneLineError(try CLI.run(resume + ["--steps", "30", "--seq-len", "16"]), ["--seq-len 16", "12"])
+        oneLineError(try CLI.run(resume + ["--steps", "30", "--lr", "0.5"]), ["--lr 0.5", "0.01"])
+        oneLineError(try CLI.run(resume + ["--steps", "30", "--architecture", "gpt2"]), ["--architecture gpt2", "llama"])
+        oneLineError(try CLI.run(resume + ["--steps", "10"]), ["--steps", "already trained 20"])
+        oneLineError(try CLI.run(resume), ["--steps", "already trained 20"])
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
+    }
+
+    @Test func shortRunsClampTheWarmUp() throws {
+        let dir = try Self.data.get()
+        let run = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/w.h5", "--steps", "30"] + Self.model)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("warm-up shortened from 50 to 3"), "\(run.stderr)")
+        #expect(try savedOptions("\(dir)/w.h5")["warmupSteps"] as? Int == 3)
+        let long = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/w2.h5", "--steps", "30",
+                                "--warmup", "2"] + Self.model)
+        #expect(long.status == 0 && !long.stderr.contains("warm-up shortened"))
+        #expect(try savedOptions("\(dir)/w2.h5")["warmupSteps"] as? Int == 2)
+    }
+
+    @Test func recordsLongerThanTheWindowSayHowToFixIt() throws {
+        let dir = try makeTemporaryDirectory()
+        try "{\"prompt\": \"abc + de - fgh ->\", \"completion\": \" 9 + 2 - 4\"}\n"
+            .write(toFile: "\(dir)/kv.jsonl", atomically: true, encoding: .utf8)
+        let run = try CLI.run(["pretrain", "--data", "\(dir)/kv.jsonl", "--output", "\(dir)/x.h5", "--seq-len", "16", "--steps", "1"])
+        oneLineError(run, ["record 1 has 29 tokens", "--tokenizer-from", "--seq-len to at least 28"])
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/x.h5"))
+    }
+
+    @Test func dataTheTokenizerDoesNotCoverIsNamed() throws {
+        let dir = try makeTemporaryDirectory()
+        try "0123456789 +".write(toFile: "\(dir)/chars.txt", atomically: true, encoding: .utf8)
+        try "{\"prompt\": \"1 + x\", \"completion\": \" 2\"}\n".write(toFile: "\(dir)/d.jsonl", atomically: true, encoding: .utf8)
+        let run = try CLI.run(["pretrain", "--data", "\(dir)/d.jsonl", "--tokenizer-from", "\(dir)/chars.txt", "--output",
+                               "\(dir)/x.h5", "--steps", "1", "--seq-len", "8", "--layers", "1", "--hidden", "8", "--heads", "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("warning:") && run.stderr.contains("\"x\""), "\(run.stderr)")
+    }
+
+    @Test func numericOptionsTakeNegativeValuesAndNameTheOption() throws {
+        let dir = try Self.data.get()
+        let base = ["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/never.h5"]
+        #expect(try CLI.run(base + ["--steps", "-5"]).stderr == "Error: --steps must be >= 0, got -5\n")
+        #expect(try CLI.run(base + ["--warmup", "-1"]).stderr == "Error: --warmup must be >= 0, got -1\n")
+        #expect(try CLI.run(base + ["--hidden", "-8"]).stderr == "Error: --hidden must be >= 1, got -8\n")
+        #expect(try CLI.run(base + ["--lr", "-0.1"]).stderr == "Error: --lr must be > 0, got -0.1\n")
+        #expect(try CLI.run(base + ["--threads", "-2"]).stderr == "Error: --threads must be >= 1, got -2\n")
+        #expect(try CLI.run(["bench", "--steps", "-1"]).stderr == "Error: --steps must be >= 0, got -1\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
+    }
+}
