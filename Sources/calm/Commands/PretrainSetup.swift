@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMModels
+import CALMTokenizers
 import CALMTraining
 import Foundation
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import CALMCheckpoint
 import CALMModels
 import CALMSuites
+import CALMSupport
 import CALMTraining
 import Foundation
 
