@@ -11,12 +11,18 @@ import Foundation
 /// - Every dataset carries an XXH64 of its bytes (`checksum_xxh64`), checked on every read.
 ///   HDF5's own Fletcher32 filter read at under a third of the speed of an unfiltered read;
 ///   XXH64 runs at several times the speed of reading from the page cache.
-/// - Variable-length strings (config, tokenizer, composition JSON) live in HDF5's global heap,
-///   which has no checksum. `metadata_checksum` on the root, a SHA-256 over every string and
-///   integer attribute of every group, covers them. `sealCheckpoint` writes it as the last
-///   step of a save; `HDF5File.open` verifies it.
+/// - String attributes (config, tokenizer, composition JSON) are written fixed-length, inside
+///   the checksummed object header, not variable-length in HDF5's global heap, which has no
+///   checksum and whose stored lengths HDF5 1.10 trusts (a flipped bit there crashed loads).
+///   One over 64 KiB cannot sit in a header: HDF5 moves the object's attributes to a heap that
+///   it does not checksum for entries over 4 KiB. `metadata_checksum` on the root, a SHA-256
+///   over every string and integer attribute of every group, covers those; `sealCheckpoint`
+///   writes it as the last step of a save and `HDF5File.open` verifies it. (HDF5 1.10 decodes
+///   such a large entry's header before we can check it, so a flip in those few bytes is the
+///   one place left where HDF5 itself could misbehave.)
 ///
-/// Files written before this carry none of it; they still load, with a one-line note.
+/// Files written before this carry none of it; they still load, with a one-line note, and
+/// `upgradeCheckpoint` rewrites them with checksums.
 public enum CheckpointIntegrity {
     /// The value of the root `checksums` attribute of a sealed file.
     public static let scheme = "xxh64-datasets+sha256-attributes"
@@ -88,8 +94,8 @@ extension HDF5File {
             }
         }
         for child in try children(of: group).sorted() {
-            let childPath = group == "/" ? "/\(child)" : "\(group)/\(child)"
-            if try isGroup(childPath) { try digestAttributes(ofGroup: childPath, into: &digest) }
+            let member = childPath(group, child)
+            if try isGroup(member) { try digestAttributes(ofGroup: member, into: &digest) }
         }
     }
 
@@ -97,15 +103,15 @@ extension HDF5File {
     /// only the tensors it needs; `calm inspect` uses this to vouch for the whole file).
     public func verifyAllDatasets(under group: String = "/") throws {
         for child in try children(of: group).sorted() {
-            let childPath = group == "/" ? "/\(child)" : "\(group)/\(child)"
-            if try isGroup(childPath) {
-                try verifyAllDatasets(under: childPath)
+            let member = childPath(group, child)
+            if try isGroup(member) {
+                try verifyAllDatasets(under: member)
                 continue
             }
-            switch try elementType(of: childPath) {
-            case .float32: _ = try readFloats(childPath)
-            case .int64: _ = try readInt64s(childPath)
-            case .other: throw HDF5Error(path: path, message: "dataset \(childPath) has an element type CALM does not write")
+            switch try elementType(of: member) {
+            case .float32: _ = try readFloats(member)
+            case .int64: _ = try readInt64s(member)
+            case .other: throw HDF5Error(path: path, message: "dataset \(member) has an element type CALM does not write")
             }
         }
     }
@@ -113,8 +119,9 @@ extension HDF5File {
 
 /// Rewrites a checkpoint with checksums (to `output`, or in place), atomically. Every group,
 /// attribute and dataset is copied with identical values: float32 and int64 datasets, string
-/// and integer attributes; anything else is refused rather than converted. Tensors are read
-/// as stored, so a file damaged before the upgrade stays damaged: compare its outputs first.
+/// and integer attributes; anything else is refused rather than converted. The copy is read
+/// back and compared with the source before it replaces anything. Tensors are copied as
+/// stored, so a file damaged before the upgrade stays damaged: check its outputs first.
 public func upgradeCheckpoint(_ path: String, to output: String? = nil) throws {
     let source = try HDF5File.open(path)
     defer { try? source.close() }
@@ -123,44 +130,99 @@ public func upgradeCheckpoint(_ path: String, to output: String? = nil) throws {
         try copyGroup("/", from: source, to: target)
         try sealCheckpoint(target)
         try target.close()
+        let copy = try HDF5File.open(temporary)
+        defer { try? copy.close() }
+        try requireSameContents("/", source, copy)
     }
 }
+
+/// A dataset's values; floats as bit patterns, so that NaN payloads and -0 compare exactly.
+private enum DatasetValue: Equatable {
+    case float32(shape: [Int], bits: [UInt32])
+    case int64(shape: [Int], values: [Int64])
+
+    init(_ file: HDF5File, _ datasetPath: String) throws {
+        switch try file.elementType(of: datasetPath) {
+        case .float32:
+            let (shape, data) = try file.readFloats(datasetPath)
+            self = .float32(shape: shape, bits: data.map(\.bitPattern))
+        case .int64:
+            let (shape, data) = try file.readInt64s(datasetPath)
+            self = .int64(shape: shape, values: data)
+        case .other:
+            throw CheckpointError(path: file.path, message: "cannot upgrade dataset \(datasetPath): only float32 and int64 datasets are copied")
+        }
+    }
+
+    func write(to file: HDF5File, _ datasetPath: String) throws {
+        switch self {
+        case let .float32(shape, bits): try file.writeFloats(datasetPath, shape: shape, data: bits.map(Float.init(bitPattern:)))
+        case let .int64(shape, values): try file.writeInt64s(datasetPath, shape: shape, data: values)
+        }
+    }
+}
+
+private enum AttributeValue: Equatable {
+    case string(String)
+    case int(Int)
+}
+
+/// The string and integer attributes of an object, leaving out the checksums a checksummed
+/// file carries, which the upgrade writes afresh.
+private func attributes(of objectPath: String, in file: HDF5File) throws -> [String: AttributeValue] {
+    let checksums = objectPath == "/" ? [CheckpointIntegrity.sealAttribute, CheckpointIntegrity.schemeAttribute]
+                                      : [HDF5File.checksumAttribute]
+    var values: [String: AttributeValue] = [:]
+    for name in try file.attributeNames(of: objectPath) where !checksums.contains(name) {
+        switch try file.attributeClass(name, of: objectPath) {
+        case H5T_STRING: values[name] = .string(try file.stringAttribute(name, of: objectPath) ?? "")
+        case H5T_INTEGER: values[name] = .int(try file.intAttribute(name, of: objectPath) ?? 0)
+        default:
+            throw CheckpointError(path: file.path, message: "cannot upgrade attribute \(name) of \(objectPath): only string and integer attributes are copied")
+        }
+    }
+    return values
+}
+
+private func setAttributes(_ values: [String: AttributeValue], on objectPath: String, in file: HDF5File) throws {
+    for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+        switch value {
+        case let .string(text): try file.setAttribute(name, text, on: objectPath)
+        case let .int(number): try file.setAttribute(name, number, on: objectPath)
+        }
+    }
+}
+
+private func childPath(_ group: String, _ child: String) -> String { group == "/" ? "/\(child)" : "\(group)/\(child)" }
 
 private func copyGroup(_ group: String, from source: HDF5File, to target: HDF5File) throws {
-    try copyAttributes(of: group, from: source, to: target)
+    try setAttributes(try attributes(of: group, in: source), on: group, in: target)
     for child in try source.children(of: group) {
-        let childPath = group == "/" ? "/\(child)" : "\(group)/\(child)"
-        if try source.isGroup(childPath) {
-            try target.createGroup(childPath)
-            try copyGroup(childPath, from: source, to: target)
-            continue
+        let path = childPath(group, child)
+        if try source.isGroup(path) {
+            try target.createGroup(path)
+            try copyGroup(path, from: source, to: target)
+        } else {
+            try DatasetValue(source, path).write(to: target, path)
+            try setAttributes(try attributes(of: path, in: source), on: path, in: target)
         }
-        switch try source.elementType(of: childPath) {
-        case .float32:
-            let (shape, data) = try source.readFloats(childPath)
-            try target.writeFloats(childPath, shape: shape, data: data)
-        case .int64:
-            let (shape, data) = try source.readInt64s(childPath)
-            try target.writeInt64s(childPath, shape: shape, data: data)
-        case .other:
-            throw CheckpointError(path: source.path, message: "cannot upgrade dataset \(childPath): only float32 and int64 datasets are copied")
-        }
-        try copyAttributes(of: childPath, from: source, to: target)
     }
 }
 
-/// Copies string and integer attributes, leaving out the checksums the target writes itself.
-private func copyAttributes(of objectPath: String, from source: HDF5File, to target: HDF5File) throws {
-    let ownChecksums = objectPath == "/" ? [CheckpointIntegrity.sealAttribute, CheckpointIntegrity.schemeAttribute]
-                                         : [HDF5File.checksumAttribute]
-    for name in try source.attributeNames(of: objectPath) where !ownChecksums.contains(name) {
-        switch try source.attributeClass(name, of: objectPath) {
-        case H5T_STRING:
-            try target.setAttribute(name, try source.stringAttribute(name, of: objectPath) ?? "", on: objectPath)
-        case H5T_INTEGER:
-            try target.setAttribute(name, try source.intAttribute(name, of: objectPath) ?? 0, on: objectPath)
-        default:
-            throw CheckpointError(path: source.path, message: "cannot upgrade attribute \(name) of \(objectPath): only string and integer attributes are copied")
+private func requireSameContents(_ group: String, _ source: HDF5File, _ copy: HDF5File) throws {
+    func differs(_ what: String) -> CheckpointError {
+        CheckpointError(path: source.path, message: "upgrade aborted: the rewritten file differs in \(what)")
+    }
+    guard try attributes(of: group, in: source) == attributes(of: group, in: copy) else { throw differs("the attributes of \(group)") }
+    let children = try source.children(of: group)
+    guard try copy.children(of: group) == children else { throw differs("the members of \(group)") }
+    for child in children {
+        let path = childPath(group, child)
+        if try source.isGroup(path) {
+            try requireSameContents(path, source, copy)
+        } else {
+            guard try DatasetValue(source, path) == DatasetValue(copy, path),
+                  try attributes(of: path, in: source) == attributes(of: path, in: copy) else { throw differs(path) }
         }
     }
 }

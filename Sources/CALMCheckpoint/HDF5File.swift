@@ -11,8 +11,8 @@ public struct HDF5Error: Error, CustomStringConvertible {
 }
 
 /// A minimal, safe wrapper over the HDF5 C API: float32 and int64 datasets, string and
-/// integer attributes, groups. The serial HDF5 library is not thread-safe, so every call
-/// holds one process-wide lock.
+/// integer attributes, groups. Whether libhdf5 is thread-safe depends on how it was built, so
+/// every call holds one process-wide lock.
 ///
 /// Files created here use HDF5 1.8 metadata formats, which HDF5 itself checksums, and every
 /// dataset carries an XXH64 of its bytes (attribute `checksum_xxh64`) that each read verifies.

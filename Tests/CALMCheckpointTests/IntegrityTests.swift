@@ -138,6 +138,9 @@ struct IntegrityTests {
         try file.setAttribute("config", try config.jsonString())
         try file.setAttribute("tokenizer", try tokenizer.serialized())
         try writeTensors(model.parameters, to: file)
+        try file.createGroup("training")
+        try file.setAttribute("progress", trainingJSON, on: "training")
+        try file.writeInt64s("training/order", shape: [2, 2], data: [4, 3, 2, 1])
         #expect(throws: CheckpointError.self) { try sealCheckpoint(file) }
         try file.close()
         return path
@@ -162,6 +165,8 @@ struct IntegrityTests {
             #expect(try after.stringAttribute(name) == before.stringAttribute(name), "\(name)")
         }
         #expect(try after.intAttribute("format_version") == before.intAttribute("format_version"))
+        #expect(try after.stringAttribute("progress", of: "training") == trainingJSON)
+        #expect(try after.readInt64s("training/order").data == [4, 3, 2, 1])
         for (name, _) in model.parameters {
             let a = try before.readFloats("tensors/\(name)"), b = try after.readFloats("tensors/\(name)")
             #expect(a.shape == b.shape && a.data.map(\.bitPattern) == b.data.map(\.bitPattern), "\(name)")
@@ -169,6 +174,17 @@ struct IntegrityTests {
         #expect(try outcome(loading: upgraded) == outcome(loading: old))
         try upgradeCheckpoint(old)  // in place
         #expect(try HDF5File.open(old).isSealed)
+    }
+
+    /// How to add checksums to existing checkpoints, such as the shipped ones (in place;
+    /// upgradeCheckpoint compares the rewritten file with the original before replacing it):
+    /// CALM_UPGRADE_CHECKPOINTS=checkpoints/anchor.h5:... swift test --filter upgradeNamedCheckpoints
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CALM_UPGRADE_CHECKPOINTS"] != nil))
+    func upgradeNamedCheckpoints() throws {
+        for path in (ProcessInfo.processInfo.environment["CALM_UPGRADE_CHECKPOINTS"] ?? "").split(separator: ":").map(String.init) {
+            try upgradeCheckpoint(path)
+            #expect(try HDF5File.open(path).isSealed, "\(path)")
+        }
     }
 
     @Test func anAttributeWrittenAfterSealingMakesTheFileFailToLoad() throws {
