@@ -176,17 +176,6 @@ struct IntegrityTests {
         #expect(try HDF5File.open(old).isSealed)
     }
 
-    /// How to add checksums to existing checkpoints, such as the shipped ones (in place;
-    /// upgradeCheckpoint compares the rewritten file with the original before replacing it):
-    /// CALM_UPGRADE_CHECKPOINTS=checkpoints/anchor.h5:... swift test --filter upgradeNamedCheckpoints
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["CALM_UPGRADE_CHECKPOINTS"] != nil))
-    func upgradeNamedCheckpoints() throws {
-        for path in (ProcessInfo.processInfo.environment["CALM_UPGRADE_CHECKPOINTS"] ?? "").split(separator: ":").map(String.init) {
-            try upgradeCheckpoint(path)
-            #expect(try HDF5File.open(path).isSealed, "\(path)")
-        }
-    }
-
     @Test func anAttributeWrittenAfterSealingMakesTheFileFailToLoad() throws {
         let dir = try temporaryDirectory()
         // A save path that sealed too early: an attribute follows the seal.

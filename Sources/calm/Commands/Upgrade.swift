@@ -10,8 +10,9 @@ struct Upgrade: ParsableCommand {
         abstract: "Rewrite older checkpoints in the current layout (stored content hash, checksums); tensors stay bit-identical.",
         discussion: """
             A composition also records the registry its experts were found in (relative to the \
-            composition), so it finds them from any working directory. Files with resumable training \
-            state are refused (finish or drop the training first). Each file is replaced atomically.
+            composition), so it finds them from any working directory. A file with resumable training \
+            state is copied as it is, training state included, with checksums added. Each file is \
+            replaced atomically.
             """)
 
     @Argument(help: "Model or composition checkpoints (.h5).") var files: [String]
@@ -19,10 +20,10 @@ struct Upgrade: ParsableCommand {
 
     func run() throws {
         for file in files {
-            guard !(try HDF5File.open(file).exists(CheckpointFormat.trainingGroup)) else {
-                throw CLIError("\(file): holds resumable training state, which upgrade does not carry over")
-            }
-            if try checkpointKind(file) == "composition" {
+            if try HDF5File.open(file).exists(CheckpointFormat.trainingGroup) {
+                try upgradeCheckpoint(file)
+                print("upgraded \(file) (checksums added; training state kept)")
+            } else if try checkpointKind(file) == "composition" {
                 try upgradeComposition(file)
             } else {
                 let checkpoint = try ModelCheckpoint.load(file)
