@@ -21,13 +21,12 @@ struct OutputPathCLITests {
             (["demo", "--plot", dir, "--work", "\(dir)/demo-work"], "--plot"),
         ]
         for (command, option) in cases {
-            let started = Date()
             let result = try CLI.run(command)
             #expect(result.status != 0, "\(command) succeeded")
+            // Refused up front: stderr is the error line alone, so no model was loaded and no
+            // training step ran (progress and notes would be logged there).
             #expect(result.stderr.hasPrefix("Error: \(option) ") && result.stderr.split(separator: "\n").count == 1,
                     "\(command): \(result.stderr)")
-            // Refused up front: no training step ran (500 steps would take far longer).
-            #expect(Date().timeIntervalSince(started) < 10, "\(command)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/no-such-dir"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/demo-work"))
