@@ -9,9 +9,12 @@ data=runs/kv/data
 out=runs/kv/ablations
 registry=$out/experts
 mkdir -p "$out"
-model=(--tokenizer-from "$data/vocab.json" --layers 4 --hidden 128 --heads 4 --seq-len 32 --threads 1 --no-resume-state)
-compose=(--anchor checkpoints/anchor.h5 --connections=-1:0,0:0,1:0,2:0 --steps 3000 --batch-size 64 --lr 3e-3
-         --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 500 --registry "$registry")
+# The shared recipes (checkpoints/kv/*.args, also read by train_kv_models.sh and calm demo --retrain).
+recipe() { grep -v -e '^#' -e '^$' "checkpoints/kv/$1.args"; }
+mapfile -t shape < <(recipe model)
+mapfile -t composition < <(recipe compose)
+model=(--tokenizer-from "$data/vocab.json" "${shape[@]}" --seq-len 32 --threads 1 --no-resume-state)
+compose=(--anchor checkpoints/anchor.h5 "${composition[@]}" --threads 1 --log-every 500 --registry "$registry")
 
 # Augments of the expert's shape without its knowledge: random weights, and "vanilla" (trained
 # like the anchor on Numeric-Arithmetic only, never on a key).

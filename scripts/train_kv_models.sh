@@ -17,8 +17,13 @@ mkdir -p "$work" checkpoints/compositions
 #    that would alter them stops here (add --force to replace them on purpose).
 $calm data kv --out "$data" --map-dir checkpoints/kv --experts kv,kv-a,kv-b --seed 0
 
-# 2. Models: 4 blocks, width 128, 4 heads, one word tokenizer shared by all.
-model=(--tokenizer-from "$data/vocab.json" --layers 4 --hidden 128 --heads 4 --steps 3000 --batch-size 64
+# The shared recipes (also read by `calm demo --retrain` and scripts/kv_ablations.sh).
+recipe() { grep -v -e '^#' -e '^$' "checkpoints/kv/$1.args"; }
+mapfile -t shape < <(recipe model)
+mapfile -t composition < <(recipe compose)
+
+# 2. Models: 4 blocks, width 128, 4 heads (checkpoints/kv/model.args), one word tokenizer shared by all.
+model=(--tokenizer-from "$data/vocab.json" "${shape[@]}" --steps 3000 --batch-size 64
        --lr 3e-3 --warmup 100 --threads 1 --log-every 500 --eval-every 1000 --no-resume-state
        --zero-unseen-embeddings)
 # --zero-unseen-embeddings: tokens absent from a model's data (for the anchor every key, for an
@@ -38,11 +43,10 @@ for e in kv kv-a kv-b; do
         --description "key-value substitution over its own 500 keys (checkpoints/kv/$e.json)"
 done
 
-# 3. Compositions (the recipe `calm demo --retrain` uses): bridges into the anchor's embedding
-#    output and blocks 0-2, all from expert block 0 (where `calm probe` reads every value),
-#    trained on D_C only.
-compose=(--anchor checkpoints/anchor.h5 --connections=-1:0,0:0,1:0,2:0 --steps 3000 --batch-size 64 --lr 3e-3
-         --warmup 50 --weight-decay 0 --seed 0 --threads 1 --log-every 500 --no-resume-state)
+# 3. Compositions (checkpoints/kv/compose.args, the recipe `calm demo --retrain` uses): bridges
+#    into the anchor's embedding output and blocks 0-2, all from expert block 0 (where
+#    `calm probe` reads every value), trained on D_C only.
+compose=(--anchor checkpoints/anchor.h5 "${composition[@]}" --threads 1 --log-every 500)
 $calm compose "${compose[@]}" --expert kv --data "$data/kv-dc.jsonl" --output checkpoints/compositions/kv-arithmetic.h5 &
 $calm compose "${compose[@]}" --expert kv-a --expert kv-b --data "$data/mixed-dc.jsonl" \
     --output checkpoints/compositions/kv-two-experts.h5 &

@@ -46,16 +46,8 @@ struct Compose: ParsableCommand {
         let specs = try connectionSpecs()
         try OutputPath.validate(output, option: "--output")
         try runtime.apply()
-        let options = try trainingOptions()
-        var job = CompositionJob(anchorPath: anchor, experts: experts, registry: registry.expertRegistry, dataPath: data,
-                                 outputPath: output, options: options)
-        job.evalPath = evalData
-        job.heads = heads
-        job.rotaryBridges = rotaryBridges
-        job.resumePath = resume
-        job.cacheFrozenActivations = activationCache
-        job.finalWithoutResumeState = noResumeState
-        job.connectionSpecs = specs
+        let job = try makeJob(connectionSpecs: specs)
+        let options = job.options
         // Notes and warnings wait for the job's first log line, i.e. until the models and data
         // have loaded, so they never come before an error about something else.
         var remarksDue = true
@@ -70,6 +62,27 @@ struct Compose: ParsableCommand {
             FileHandle.standardError.write(Data(($0 + "\n").utf8))
         }
         print(result.cost.rendered())
+    }
+
+    /// The training job these options describe (also how `calm demo --retrain` runs the KV
+    /// suite's recipe file through this command's own parser).
+    func makeJob(connectionSpecs specs: [String: String]? = nil) throws -> CompositionJob {
+        var job = CompositionJob(anchorPath: anchor, experts: experts, registry: registry.expertRegistry, dataPath: data,
+                                 outputPath: output, options: try trainingOptions())
+        job.evalPath = evalData
+        job.heads = heads
+        job.rotaryBridges = rotaryBridges
+        job.resumePath = resume
+        job.cacheFrozenActivations = activationCache
+        job.finalWithoutResumeState = noResumeState
+        job.connectionSpecs = try specs ?? connectionSpecs()
+        return job
+    }
+
+    /// Arguments from a recipe file: one per line, `#` comments and blank lines skipped.
+    static func recipeArguments(_ path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CLIError("\(path): cannot read the recipe") }
+        return text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
     /// `--connections` per expert name ("*": every expert); an expert named twice, or one that

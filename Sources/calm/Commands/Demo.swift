@@ -39,20 +39,8 @@ struct Demo: ParsableCommand {
         ("kv-a-only", ["kv-a"], "mixed-dc.jsonl"),
         ("kv-b-only", ["kv-b"], "mixed-dc.jsonl"),
     ]
-    /// Bridges into the anchor's embedding output and blocks 0-2, all from expert block 0
-    /// (where `calm probe` reads every value).
-    static let connections = "-1:0,0:0,1:0,2:0"
-    static var compositionOptions: TrainingOptions {
-        var o = TrainingOptions()
-        o.steps = 3000
-        o.batchSize = 64
-        o.learningRate = 3e-3
-        o.warmupSteps = 50
-        o.weightDecay = 0.0
-        o.logEvery = 250
-        o.seed = 0
-        return o
-    }
+    /// The composition recipe shared with scripts/train_kv_models.sh and scripts/kv_ablations.sh.
+    static let recipe = "kv/compose.args"
 
     func run() throws {
         try OptionCheck.atLeast(limit, 1, "--limit")
@@ -79,13 +67,13 @@ struct Demo: ParsableCommand {
             compositionDir = "\(work)/compositions"
             try FileManager.default.createDirectory(atPath: compositionDir, withIntermediateDirectories: true)
             // Two compositions at a time, one BLAS thread each (tiny models scale better this way).
-            nonisolated(unsafe) let jobs = Self.compositions.map { c -> CompositionJob in
-                var job = CompositionJob(anchorPath: anchorPath, experts: c.experts, registry: registry,
-                                         dataPath: "\(data)/\(c.data)", outputPath: "\(compositionDir)/\(c.file).h5",
-                                         options: Self.compositionOptions)
-                job.connectionSpecs["*"] = Self.connections
-                job.finalWithoutResumeState = true
-                return job
+            let recipe = try Compose.recipeArguments("\(checkpoints)/\(Self.recipe)")
+            nonisolated(unsafe) let jobs = try Self.compositions.map { c -> CompositionJob in
+                let arguments = ["--anchor", anchorPath, "--data", "\(data)/\(c.data)", "--output", "\(compositionDir)/\(c.file).h5",
+                                 "--registry", registry.directory] + c.experts.flatMap { ["--expert", $0] } + recipe
+                do { return try Compose.parse(arguments).makeJob() } catch {
+                    throw CLIError("\(checkpoints)/\(Self.recipe): \(Compose.message(for: error))")
+                }
             }
             let failures = FailureCollector()
             DispatchQueue.concurrentPerform(iterations: 2) { lane in
