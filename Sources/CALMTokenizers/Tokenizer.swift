@@ -15,9 +15,29 @@ public protocol Tokenizer: Sendable {
     func decode(_ ids: [Int]) -> String
     /// A self-contained JSON description, from which `TokenizerRegistry` rebuilds it.
     func serialized() throws -> String
+    /// The Jinja chat template that came with the tokenizer, if any.
+    var chatTemplate: String? { get }
+    /// The text of a special token (e.g. "<s>" for `bosID`), for chat templates.
+    func tokenText(_ id: Int) -> String?
 }
 
 extension Tokenizer {
+    public var chatTemplate: String? { nil }
+    public func tokenText(_ id: Int) -> String? { nil }
+
+    /// The prompt for a chat turn: `user` (after an optional `system` message) rendered with the
+    /// tokenizer's chat template, ending where the assistant's reply starts. The template writes
+    /// every special token itself, so nothing is prepended (as in `apply_chat_template`).
+    public func encodeChat(user: String, system: String? = nil) throws -> [Int] {
+        guard let source = chatTemplate else { throw TokenizerError(message: "the tokenizer has no chat template") }
+        let template = try ChatTemplate(source)
+        let messages = (system.map { [ChatTemplate.Message(role: "system", content: $0)] } ?? [])
+            + [ChatTemplate.Message(role: "user", content: user)]
+        let text = try template.render(messages, addGenerationPrompt: true, bosToken: bosID.flatMap(tokenText) ?? "",
+                                       eosToken: eosID.flatMap(tokenText) ?? "")
+        return encode(text)
+    }
+
     /// `<bos>` (when the tokenizer has one) followed by the ids of `text`: how training data,
     /// prompts and evaluation all start a sequence.
     public func encodeWithBOS(_ text: String) -> [Int] {

@@ -181,6 +181,9 @@ public struct HuggingFaceTokenizer: Tokenizer {
     /// The token string of `id` (nil when the id is unknown).
     public func token(for id: Int) -> String? { idToToken[id] }
 
+    public var chatTemplate: String? { specialTokens.chatTemplate }
+    public func tokenText(_ id: Int) -> String? { idToToken[id] }
+
     private struct Serialized: Codable {
         var type: String
         var tokenizer: String

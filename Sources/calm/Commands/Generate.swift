@@ -9,7 +9,10 @@ struct Generate: ParsableCommand {
             """)
 
     @OptionGroup var source: ModelSource
-    @Option(help: "The text to continue.") var prompt: String
+    @Option(help: "The text to continue (with --chat: the user's message).") var prompt: String
+    @Flag(help: "Wrap --prompt as a user message in the tokenizer's chat template and generate the assistant's reply.")
+    var chat = false
+    @Option(help: "With --chat: a system message before the user's.") var system: String?
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var runtime: RuntimeOptions
 
@@ -20,7 +23,15 @@ struct Generate: ParsableCommand {
         let loaded = try source.load()
         let tokenizer = loaded.tokenizer
         tokenizer.warnAboutUnknownPieces(in: [prompt], what: "--prompt")
-        let ids = tokenizer.promptIDs(prompt)
+        guard chat || system == nil else { throw CLIError("--system: only with --chat") }
+        let ids: [Int]
+        if chat {
+            do { ids = try tokenizer.encodeChat(user: prompt, system: system) } catch {
+                throw CLIError("--chat: \(source.model ?? source.composition ?? ""): \(error)")
+            }
+        } else {
+            ids = tokenizer.promptIDs(prompt)
+        }
         // Room left in the context after the prompt; a request for more is cut to it.
         let room = loaded.maxContext - ids.count
         guard room > 0 else {
