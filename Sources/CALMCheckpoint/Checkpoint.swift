@@ -22,15 +22,7 @@ public enum CheckpointFormat {
 }
 
 /// A problem with a checkpoint's content; the message names the file and the object.
-public struct CheckpointError: Error, CustomStringConvertible {
-    public var path: String
-    public var message: String
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-    public var description: String { "\(path): \(message)" }
-}
+public typealias CheckpointError = FileError
 
 /// Opens a checkpoint and checks its format name, version and kind.
 public func openCheckpoint(_ path: String, kind expectedKind: String) throws -> HDF5File {

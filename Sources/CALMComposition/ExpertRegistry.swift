@@ -40,9 +40,10 @@ public struct ExpertRegistry {
 
     public let directory: String
 
-    /// `directory`, else `$CALM_EXPERTS`, else `checkpoints/experts`.
+    /// `directory`, else `$CALM_EXPERTS` (when set and not empty), else `checkpoints/experts`.
     public init(directory: String? = nil) {
-        self.directory = directory ?? ProcessInfo.processInfo.environment[Self.environmentVariable] ?? Self.defaultDirectory
+        let fromEnvironment = ProcessInfo.processInfo.environment[Self.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        self.directory = directory ?? fromEnvironment ?? Self.defaultDirectory
     }
 
     var manifestPath: String { "\(directory)/\(Self.manifestName)" }

@@ -31,8 +31,9 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     }
 }
 
-/// A file that could not be written; names the file.
-public struct FileWriteError: Error, CustomStringConvertible {
+/// A problem with a file (it cannot be written, or its content is wrong); the one-line
+/// description names the file first.
+public struct FileError: Error, CustomStringConvertible {
     public var path: String
     public var message: String
     public init(path: String, message: String) {
@@ -41,3 +42,6 @@ public struct FileWriteError: Error, CustomStringConvertible {
     }
     public var description: String { "\(path): \(message)" }
 }
+
+/// A file that could not be written.
+public typealias FileWriteError = FileError

@@ -6,14 +6,19 @@ import Testing
 
 @Suite("Divergence")
 struct DivergenceTests {
-    /// A learning rate far too high drives the loss above where it started: the run stops with
-    /// an error naming the step and the learning rate, and no save happens from then on.
-    @Test func aDivergingRunStopsBeforeSaving() throws {
+    /// A two-block model and its character data, the same for both tests.
+    func setup() throws -> (model: TransformerLM, data: TrainingData) {
         let tokenizer = CharTokenizer(corpus: TrainingTests.corpus)
         let model = try TransformerLM(config: .llama(vocabSize: tokenizer.vocabularySize, hiddenSize: 32, numLayers: 2,
                                                      numHeads: 4, intermediateSize: 64, maxPositions: 33), seed: 1)
         model.setTrainable(true)
-        let data = TrainingData.fromText(TrainingTests.corpus, tokenizer: tokenizer, sequenceLength: 32)
+        return (model, TrainingData.fromText(TrainingTests.corpus, tokenizer: tokenizer, sequenceLength: 32))
+    }
+
+    /// A learning rate far too high drives the loss above where it started: the run stops with
+    /// an error naming the step and the learning rate, and no save happens from then on.
+    @Test func aDivergingRunStopsBeforeSaving() throws {
+        let (model, data) = try setup()
         var options = TrainingOptions()
         options.steps = 40
         options.batchSize = 8
@@ -32,11 +37,7 @@ struct DivergenceTests {
 
     /// Ordinary training (the same model at a sensible rate) never trips the check.
     @Test func ordinaryTrainingIsNotStopped() throws {
-        let tokenizer = CharTokenizer(corpus: TrainingTests.corpus)
-        let model = try TransformerLM(config: .llama(vocabSize: tokenizer.vocabularySize, hiddenSize: 32, numLayers: 2,
-                                                     numHeads: 4, intermediateSize: 64, maxPositions: 33), seed: 1)
-        model.setTrainable(true)
-        let data = TrainingData.fromText(TrainingTests.corpus, tokenizer: tokenizer, sequenceLength: 32)
+        let (model, data) = try setup()
         var options = TrainingOptions()
         options.steps = 60
         options.batchSize = 8

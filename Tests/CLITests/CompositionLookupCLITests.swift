@@ -6,24 +6,9 @@ import Testing
 /// looked when it cannot.
 @Suite("finding a composition's models", .serialized)
 struct CompositionLookupCLITests {
-    /// Runs `calm` from `directory` (not the repository root).
+    /// Runs `calm` from `directory` (not the repository root), with no registry in the environment.
     func run(_ arguments: [String], in directory: String) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var environment = ProcessInfo.processInfo.environment
-        environment["CALM_EXPERTS"] = nil
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                          stderr: String(decoding: stderr, as: UTF8.self))
+        try CLI.run(arguments, environment: ["CALM_EXPERTS": ""], directory: directory)
     }
 
     @Test func aCompositionFindsItsModelsFromAnyDirectory() throws {

@@ -13,15 +13,8 @@ struct IntegrityCLITests {
         #expect(sealed.stderr.isEmpty, "\(sealed.stderr)")
 
         // The same model in the layout written before checksums.
-        let checkpoint = try ModelCheckpoint.load(model)
         let legacy = "\(dir)/legacy.h5"
-        let file = try HDF5File.create(legacy, checksums: false)
-        try writeCheckpointHeader(file, kind: "model")
-        try file.setAttribute("model_type", checkpoint.model.config.architecture)
-        try file.setAttribute("config", try checkpoint.model.config.jsonString())
-        try file.setAttribute("tokenizer", try checkpoint.tokenizer.serialized())
-        try writeTensors(checkpoint.model.parameters, to: file)
-        try file.close()
+        try writeLegacyCopy(of: model, to: legacy)
         let old = try CLI.run(["inspect", legacy])
         #expect(old.status == 0, "\(old.stderr)")
         #expect(old.stdout.contains("checksums:   none (written before checksums were added"))
@@ -46,4 +39,16 @@ struct IntegrityCLITests {
                     "\(command[0]): \(result.stderr)")
         }
     }
+}
+
+/// `model` rewritten in the layout of files written before checksums and stored content hashes.
+func writeLegacyCopy(of model: String, to legacy: String) throws {
+    let checkpoint = try ModelCheckpoint.load(model)
+    let file = try HDF5File.create(legacy, checksums: false)
+    try writeCheckpointHeader(file, kind: "model")
+    try file.setAttribute("model_type", checkpoint.model.config.architecture)
+    try file.setAttribute("config", try checkpoint.model.config.jsonString())
+    try file.setAttribute("tokenizer", try checkpoint.tokenizer.serialized())
+    try writeTensors(checkpoint.model.parameters, to: file)
+    try file.close()
 }

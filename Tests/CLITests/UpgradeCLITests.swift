@@ -12,14 +12,8 @@ struct UpgradeCLITests {
         let (dir, model) = try CLITests.trained.get()
         // The same model in the layout written before checksums and stored content hashes.
         let source = try ModelCheckpoint.load(model)
-        let legacy = "\(dir)/legacy.h5"
-        let file = try HDF5File.create(legacy, checksums: false)
-        try writeCheckpointHeader(file, kind: "model")
-        try file.setAttribute("model_type", source.model.config.architecture)
-        try file.setAttribute("config", try source.model.config.jsonString())
-        try file.setAttribute("tokenizer", try source.tokenizer.serialized())
-        try writeTensors(source.model.parameters, to: file)
-        try file.close()
+        let legacy = "\(dir)/upgrade-legacy.h5"
+        try writeLegacyCopy(of: model, to: legacy)
 
         let prompt = ["--prompt", "3 +", "--max-tokens", "2"]
         let before = try CLI.run(["generate", "--model", legacy] + prompt)
