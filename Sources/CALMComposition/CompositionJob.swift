@@ -24,6 +24,17 @@ public struct CompositionJob {
     public var finalWithoutResumeState = false
     /// Reuse frozen activations across epochs: nil decides by size (see `run`).
     public var cacheFrozenActivations: Bool?
+    /// Use `defaultLearningRate(anchorWidth:)` instead of `options.learningRate` (no --lr given).
+    public var learningRateFromWidth = false
+
+    /// The default peak learning rate for bridges into an anchor of this width: 3e-3 up to
+    /// width 128 (the key-value models), then falling as 1/width, since the bridge's output
+    /// projection writes into a residual stream whose scale the anchor sets (SmolLM2-135M,
+    /// width 576, diverged within 4 steps at 3e-3 and trains at 3e-4; this gives 6.7e-4).
+    public static func defaultLearningRate(anchorWidth: Int) -> Float {
+        3e-3 * min(1, 128 / Float(anchorWidth))
+    }
+
     /// Largest activation cache `run` builds on its own.
     public static let automaticCacheLimit = 2 << 30
 
@@ -79,6 +90,11 @@ public struct CompositionJob {
         let model = try CompositionAssembly.assemble(spec, anchor: anchorLM, experts: expertModels, weights: &fresh)
 
         var options = self.options
+        if learningRateFromWidth {
+            options.learningRate = Self.defaultLearningRate(anchorWidth: anchorLM.config.hiddenSize)
+            log(String(format: "learning rate %g (the default for an anchor of width %d; --lr sets it)", options.learningRate,
+                       anchorLM.config.hiddenSize))
+        }
         var resumeFile: HDF5File?
         if let resumePath {
             let (saved, file) = try CompositionCheckpoint.readSpec(resumePath)

@@ -17,6 +17,9 @@ struct CompositionLookupCLITests {
         let compose = try CLI.run(["compose", "--anchor", "\(dir)/anchor.h5", "--expert", "kv", "--data", "\(dir)/dc.jsonl",
                                    "--output", "\(dir)/lookup.h5", "--steps", "2", "--registry", "\(dir)/experts"])
         #expect(compose.status == 0, "\(compose.stderr)")
+        // No --lr: the width-scaled default, said once.
+        #expect(compose.stderr.contains("learning rate 0.003 (the default for an anchor of width 32"), "\(compose.stderr)")
+        #expect(CompositionJob.defaultLearningRate(anchorWidth: 576) == 3e-3 * 128 / 576)
         let prompt = ["--prompt", "c +", "--max-tokens", "2"]
         let reference = try CLI.run(["generate", "--composition", "\(dir)/lookup.h5", "--registry", "\(dir)/experts"] + prompt)
         #expect(reference.status == 0, "\(reference.stderr)")

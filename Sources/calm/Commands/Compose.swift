@@ -13,7 +13,8 @@ struct Compose: ParsableCommand {
             Only the bridges (projection, cross-attention, gate per expert and connection) train, on the \
             JSONL composition set D_C. Connections default to the paper's rule (see README); override with \
             --connections 3:3,7:7 (all experts) or --connections NAME=3:3,7:7 (one expert, repeatable); -1 \
-            names the embedding output (--connections -1:0,0:0). --resume continues a run with its saved \
+            names the embedding output (--connections -1:0,0:0). Without --lr the learning rate is 0.003 for \
+            anchors up to width 128 and 0.003 x 128 / width beyond. --resume continues a run with its saved \
             training options; give only --steps to go further.
             """)
 
@@ -76,6 +77,7 @@ struct Compose: ParsableCommand {
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState
         job.connectionSpecs = try specs ?? connectionSpecs()
+        job.learningRateFromWidth = resume == nil && training.learningRate == nil
         return job
     }
 
