@@ -66,8 +66,8 @@ let package = Package(
         .executableTarget(
             name: "calm",
             dependencies: [
-                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining",
-                "CALMComposition", "CALMSuites",
+                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
+                "CALMTraining", "CALMComposition", "CALMSuites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
