@@ -110,6 +110,35 @@ struct ConversionTests {
         }
     }
 
+    @Test func ropeScalingMetadataIsReadOrRefused() throws {
+        func scaling(_ values: [String: GGUFValue]) throws -> TransformerConfig.RopeScaling? {
+            try GGUFRopeScaling.fromMetadata(GGUFMetadata(path: "x.gguf", values: values), architecture: "llama")
+        }
+        #expect(try scaling([:]) == nil)
+        #expect(try scaling(["llama.rope.scaling.type": .string("none")]) == nil)
+        #expect(try scaling(["llama.rope.scaling.type": .string("linear"), "llama.rope.scaling.factor": .float32(4)])
+                == .init(type: .linear, factor: 4))
+        #expect(try scaling(["llama.rope.scale_linear": .float32(2)]) == .init(type: .linear, factor: 2))
+        #expect { try scaling(["llama.rope.scaling.type": .string("yarn")]) } throws: {
+            "\($0)" == "x.gguf: llama.rope.scaling.type = \"yarn\" is not supported (supported: none, linear, and llama3 through rope_freqs.weight)"
+        }
+        #expect { try scaling(["llama.rope.scaling.type": .string("linear")]) } throws: { "\($0)" == "x.gguf: llama.rope.scaling.factor is missing" }
+    }
+
+    /// A converted GGUF model exports as a Hugging Face directory that converts back to the same model.
+    @Test func convertedModelsExportToHuggingFaceDirectories() throws {
+        for name in ["llama-q", "gemma", "gpt2"] {
+            let dir = try Fixtures.temporaryDirectory()
+            try GGUFConverter.convert(path: Fixtures.path("\(name).gguf"), to: "\(dir)/m.h5")
+            let checkpoint = try ModelCheckpoint.load("\(dir)/m.h5")
+            _ = try HuggingFaceExporter.export(checkpoint, to: "\(dir)/hf")
+            let again = try HuggingFaceConverter.load(directory: "\(dir)/hf")
+            #expect(again.model.config == checkpoint.model.config, "\(name)")
+            for (a, b) in zip(again.model.parameters, checkpoint.model.parameters) { #expect(a.tensor.data == b.tensor.data, "\(name) \(a.name)") }
+            #expect(again.tokenizer.fingerprint == checkpoint.tokenizer.fingerprint, "\(name)")
+        }
+    }
+
     @Test func llama3DivisorsAreFittedOrRefused() throws {
         // Llama 3.2's parameters, as the converter writes them.
         let divisors = GGUFRopeScaling.llama3Divisors(headDim: 128, theta: 500_000, factor: 32, low: 1, high: 4, original: 8192).map { Float($0) }
