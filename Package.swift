@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "CALMModels", targets: ["CALMModels"]),
         .library(name: "CALMCheckpoint", targets: ["CALMCheckpoint"]),
         .library(name: "CALMHuggingFace", targets: ["CALMHuggingFace"]),
+        .library(name: "CALMGGUF", targets: ["CALMGGUF"]),
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
@@ -50,6 +51,8 @@ let package = Package(
         .target(name: "CALMCheckpoint", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CHDF5"]),
         // Hugging Face files: safetensors, conversion of model directories, export.
         .target(name: "CALMHuggingFace", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
+        // GGUF files (llama.cpp): hardened reader, ggml dequantization, conversion to checkpoints.
+        .target(name: "CALMGGUF", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         // Training loop, data sets, progress reporting, resumable state.
         .target(name: "CALMTraining", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         // CALM: augment protocol, architecture and expert registries, bridges, composed
@@ -63,8 +66,8 @@ let package = Package(
         .executableTarget(
             name: "calm",
             dependencies: [
-                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining",
-                "CALMComposition", "CALMSuites",
+                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
+                "CALMTraining", "CALMComposition", "CALMSuites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -87,6 +90,7 @@ let package = Package(
         .testTarget(name: "CALMModelsTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMCheckpointTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),
         .testTarget(name: "CALMHuggingFaceTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace"]),
+        .testTarget(name: "CALMGGUFTests", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF"]),
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMTraining"]),
         .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMComposition"]),
         .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),

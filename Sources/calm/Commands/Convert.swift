@@ -1,21 +1,28 @@
 import ArgumentParser
 import CALMCheckpoint
 import CALMComposition
+import CALMGGUF
 import CALMHuggingFace
+import CALMModels
+import CALMTokenizers
 import Foundation
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert a Hugging Face model directory to a CALM checkpoint.",
+        abstract: "Convert a Hugging Face model directory or a GGUF file to a CALM checkpoint.",
         discussion: """
-            SRC holds config.json, model.safetensors (or shards with model.safetensors.index.json) \
+            A Hugging Face SRC directory holds config.json, model.safetensors (or shards with model.safetensors.index.json) \
             and tokenizer.json (+ tokenizer_config.json). Supported model types: \
             \(HuggingFaceArchitectures.supported). PyTorch pickle weights (*.bin, *.pt) are refused: \
             loading a pickle can run arbitrary code. F16 and BF16 weights are widened to float32. \
+            A GGUF SRC (llama.cpp's format, v2/v3, recognised by its .gguf extension or magic) \
+            holds one of the architectures \(GGUFArchitecture.supported); its tensors (F32, F16, BF16, \
+            Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K) are dequantized to F32 as ggml does, and its \
+            tokenizer.ggml.* vocabulary and chat template become a Hugging Face tokenizer. \
             The tokenizer is stored inside the checkpoint, so the result is self-contained.
             """)
 
-    @Argument(help: "Hugging Face model directory.") var source: String
+    @Argument(help: "Hugging Face model directory, or a .gguf file.") var source: String
     @Argument(help: "Output checkpoint (.h5).") var output: String
     @Option(help: "Also register the converted model as an expert under this name.") var register: String?
     @Option(help: "The expert's domain (with --register).") var domain: String?
@@ -30,12 +37,22 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try OutputPath.validate(output, option: "<output>")
-        let converted = try HuggingFaceConverter.convert(directory: source, to: output)
-        let c = converted.model.config
+        let model: TransformerLM, tokenizer: HuggingFaceTokenizer, family: String, weights: String
+        if GGUFConverter.isGGUF(source) {
+            let converted = try GGUFConverter.convert(path: source, to: output)
+            (model, tokenizer, family) = (converted.model, converted.tokenizer, "GGUF \(converted.architecture.family.rawValue)")
+            let types = converted.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }
+            weights = "GGUF v\(converted.file.version), \(converted.file.tensors.count) tensors (\(types.joined(separator: ", "))) -> F32"
+        } else {
+            let converted = try HuggingFaceConverter.convert(directory: source, to: output)
+            (model, tokenizer, family) = (converted.model, converted.tokenizer, converted.architecture.causalLMClass)
+            weights = "\(converted.files.count) safetensors file(s), dtypes \(converted.dtypes.sorted().joined(separator: ", ")) -> F32"
+        }
+        let c = model.config
         print("converted \(source) -> \(output)")
-        print("  \(converted.architecture.causalLMClass): \(c.numLayers) layers, width \(c.hiddenSize), \(c.numHeads) heads (\(c.numKVHeads) kv), vocab \(c.vocabSize), \(converted.model.parameterCount) parameters")
-        print("  weights: \(converted.files.count) safetensors file(s), dtypes \(converted.dtypes.sorted().joined(separator: ", ")) -> F32")
-        print("  tokenizer: \(converted.tokenizer.vocabularySize) tokens, bos \(converted.tokenizer.bosID.map(String.init) ?? "none"), eos \(converted.tokenizer.eosID.map(String.init) ?? "none")")
+        print("  \(family): \(c.numLayers) layers, width \(c.hiddenSize), \(c.numHeads) heads (\(c.numKVHeads) kv), vocab \(c.vocabSize), \(model.parameterCount) parameters")
+        print("  weights: \(weights)")
+        print("  tokenizer: \(tokenizer.vocabularySize) tokens, bos \(tokenizer.bosID.map(String.init) ?? "none"), eos \(tokenizer.eosID.map(String.init) ?? "none")\(tokenizer.specialTokens.chatTemplate == nil ? "" : ", chat template")")
         if let name = register, let domain {
             let entry = try registry.expertRegistry.register(file: output, name: name, domain: domain,
                                                              description: description, replace: replace)

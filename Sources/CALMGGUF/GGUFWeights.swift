@@ -1,0 +1,69 @@
+import CALMModels
+import CALMTensor
+
+/// Hands each CALM parameter its GGUF tensor, dequantized to float32 and transformed back to
+/// the Hugging Face layout, while the model is built (no model is initialised first). Every
+/// tensor is checked for shape and finite values; `used` records what was read, so the
+/// converter can refuse files with tensors nothing asked for.
+public struct GGUFWeights: WeightSource {
+    public let file: GGUFFile
+    public let sources: [String: GGUFTensorSource]
+    public private(set) var used = Set<String>()
+
+    public init(file: GGUFFile, sources: [String: GGUFTensorSource]) {
+        self.file = file
+        self.sources = sources
+    }
+
+    private func fail(_ message: String) -> GGUFError { GGUFError(path: file.path, message) }
+
+    public mutating func weight(_ name: String, shape expected: [Int], initial: WeightInit) throws -> Tensor {
+        guard let source = sources[name] else { throw fail("no GGUF tensor is known for parameter \(name)") }
+        guard let info = file.tensor(source.name) else { throw fail("lacks tensor \(source.name) (needed for \(name))") }
+        let raw = try file.floats(source.name)
+        let (shape, data) = try apply(source.transform, to: source.name, shape: raw.shape, data: raw.data)
+        guard shape == expected else {
+            throw fail("tensor \(source.name) (\(info.type), ggml dims \(info.dims)) gives shape \(shape), expected \(expected) for \(name)")
+        }
+        if let bad = data.firstIndex(where: { !$0.isFinite }) {
+            throw fail("tensor \(source.name) (\(info.type)) holds a non-finite value at element \(bad)")
+        }
+        used.insert(source.name)
+        return Tensor(shape: shape, data: data)
+    }
+
+    /// `(shape, data)` in PyTorch order after `transform`.
+    func apply(_ transform: GGUFTensorSource.Transform, to tensor: String, shape: [Int], data: [Float]) throws -> ([Int], [Float]) {
+        switch transform {
+        case .identity:
+            return (shape, data)
+        case .add(let offset):
+            return (shape, data.map { $0 + offset })
+        case .unpermuteRows(let heads):
+            // Rows (H·D) of width W: stored row h·D + 2i + j is Hugging Face row h·D + j·D/2 + i.
+            let rows = shape.first ?? 0
+            guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
+                throw fail("tensor \(tensor) has \(rows) rows, which do not split into \(heads) heads of even size")
+            }
+            let width = shape.dropFirst().reduce(1, *)
+            let (dim, half) = (rows / heads, rows / heads / 2)
+            var out = [Float](repeating: 0, count: data.count)
+            for h in 0..<heads {
+                for i in 0..<half {
+                    for j in 0..<2 {
+                        let from = (h * dim + 2 * i + j) * width, to = (h * dim + j * half + i) * width
+                        out[to..<(to + width)] = data[from..<(from + width)]
+                    }
+                }
+            }
+            return (shape, out)
+        case .fusedPart(let part, let parts):
+            guard let rows = shape.first, rows % parts == 0 else {
+                throw fail("tensor \(tensor) has shape \(shape), which does not split into \(parts) parts")
+            }
+            let n = rows / parts
+            let width = shape.dropFirst().reduce(1, *)
+            return ([n] + shape.dropFirst(), Array(data[(part * n * width)..<((part + 1) * n * width)]))
+        }
+    }
+}
