@@ -34,9 +34,16 @@ public enum ArchitectureRegistry {
         }
     ]
 
-    /// Registers (or replaces) a runtime serving `families`.
-    public static func register(runtime name: String, families: [String], loader: @escaping Loader) {
-        lock.withLock { runtimes[name] = Runtime(name: name, families: families, load: loader) }
+    /// Registers (or replaces) a runtime serving `families`; a family another runtime already
+    /// serves is refused, so which runtime loads a checkpoint never depends on order.
+    public static func register(runtime name: String, families: [String], loader: @escaping Loader) throws {
+        try lock.withLock {
+            if let clash = runtimes.values.first(where: { $0.name != name && !Set($0.families).isDisjoint(with: families) }) {
+                let shared = Set(clash.families).intersection(families).sorted().joined(separator: ", ")
+                throw RegistryError("runtime \"\(name)\": \(shared) already served by runtime \"\(clash.name)\"")
+            }
+            runtimes[name] = Runtime(name: name, families: families, load: loader)
+        }
     }
 
     /// Every model_type some runtime serves.

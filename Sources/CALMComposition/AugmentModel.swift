@@ -32,6 +32,8 @@ public protocol AugmentModel: AnyObject {
 /// One sequence being decoded by an augment, owning its incremental state.
 public protocol AugmentDecoder: AnyObject {
     /// Outputs of the given blocks for `tokens` appended after everything fed so far, `(1, T, width)` each.
+    /// Callers ask for the same blocks on every call of one sequence (a composition's connected
+    /// blocks), so a decoder may advance only the blocks up to the deepest one asked for.
     func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>) -> [Int: Tensor]
 }
 

@@ -160,8 +160,8 @@ final class ExponentialMovingAverageLM {
 
     /// Registers the "ema" runtime serving the "ema-lm" family. Registering again replaces the
     /// runtime with an identical one, so every test may call this without ordering concerns.
-    static func registerRuntime() {
-        ArchitectureRegistry.register(runtime: "ema", families: [EMAConfig.architecture]) { file, header in
+    static func registerRuntime() throws {
+        try ArchitectureRegistry.register(runtime: "ema", families: [EMAConfig.architecture]) { file, header in
             try ExponentialMovingAverageLM.read(file, header: header)
         }
     }

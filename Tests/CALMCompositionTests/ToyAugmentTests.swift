@@ -91,7 +91,7 @@ struct ToyAugmentTests {
     // MARK: (b) checkpoint, runtime and expert registry
 
     @Test func savesRegistersAndLoadsBackIdentically() throws {
-        ExponentialMovingAverageLM.registerRuntime()
+        try ExponentialMovingAverageLM.registerRuntime()
         #expect(ArchitectureRegistry.runtime(serving: "ema-lm")?.name == "ema")
         let dir = try makeTemporaryDirectory()
         let model = try toyLM(seed: 4)
@@ -121,7 +121,7 @@ struct ToyAugmentTests {
     }
 
     @Test func aCheckpointWithAnotherModelsTensorsIsRefused() throws {
-        ExponentialMovingAverageLM.registerRuntime()
+        try ExponentialMovingAverageLM.registerRuntime()
         let dir = try makeTemporaryDirectory()
         // The same tensors under a config that expects a fourth block: strict loading must
         // name the missing tensor rather than build a model with a block left uninitialised.
@@ -221,7 +221,7 @@ struct ToyAugmentTests {
     // MARK: (d) composition checkpoint
 
     @Test func compositionWithTheToySavesAndLoadsThroughTheRegistry() throws {
-        ExponentialMovingAverageLM.registerRuntime()
+        try ExponentialMovingAverageLM.registerRuntime()
         let dir = try makeTemporaryDirectory()
         let anchorPath = "\(dir)/anchor.h5"
         let anchorHash = try ModelCheckpoint.save(model: try tinyLM(seed: 1), tokenizer: sharedTokenizer, to: anchorPath)
@@ -308,5 +308,16 @@ struct ToyAugmentTests {
         let toyFLOPs = toy.forwardFLOPsPerToken(throughLayer: 2, span: 16)
         #expect(toyFLOPs == 2 * Double((2 * 12 * 8 + 8) + (2 * 10 * 12 + 12) + (2 * 6 * 10 + 10)))
         #expect(short.composedDecodeFLOPsPerToken - withoutToy.composedDecodeFLOPsPerToken > toyFLOPs)
+    }
+}
+
+@Suite("runtime registration")
+struct RuntimeRegistrationTests {
+    /// A family belongs to one runtime: claiming one another runtime serves is refused.
+    @Test func aFamilyHasOneRuntime() {
+        #expect { try ArchitectureRegistry.register(runtime: "other", families: ["llama"]) { _, _ in try tinyLM(seed: 0) } } throws: {
+            "\($0)".contains("llama already served by runtime \"transformer\"")
+        }
+        #expect(ArchitectureRegistry.runtime(serving: "llama")?.name == "transformer")
     }
 }
