@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),
         .testTarget(
             name: "CALMQuantizationTests",
-            dependencies: ["CALMTensor", "CALMModels", "CALMCheckpoint", "CALMComposition", "CKernels"]),
+            dependencies: ["CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]

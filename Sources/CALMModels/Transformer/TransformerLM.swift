@@ -61,21 +61,36 @@ public final class TransformerLM {
         rotary = config.positions == .rope ? RotaryEmbedding(config: config) : nil
     }
 
-    /// Every parameter with its dotted checkpoint name, in a stable order.
-    public var parameters: NamedParameters {
-        var out: NamedParameters = [("embed.weight", tokenEmbedding)]
-        if let positionEmbedding { out.append(("pos_embed.weight", positionEmbedding)) }
-        for (i, block) in blocks.enumerated() { out += block.parameters("layers.\(i)") }
-        out += finalNorm.parameters("final_norm")
-        if let lmHead { out.append(("lm_head.weight", lmHead)) }
+    /// Every stored weight with its dotted checkpoint name, in a stable order (construction
+    /// order), quantized projections included.
+    public var weights: NamedWeights {
+        var out: NamedWeights = [("embed.weight", .dense(tokenEmbedding))]
+        if let positionEmbedding { out.append(("pos_embed.weight", .dense(positionEmbedding))) }
+        for (i, block) in blocks.enumerated() { out += block.weights("layers.\(i)") }
+        out += finalNorm.weights("final_norm")
+        if let lmHead { out.append(("lm_head.weight", .dense(lmHead))) }
         return out
     }
 
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    /// Every float32 parameter with its dotted checkpoint name, in the same order; quantized
+    /// weights are not parameters (they never train).
+    public var parameters: NamedParameters {
+        weights.compactMap { name, w in w.dense.map { (name, $0) } }
+    }
+
+    /// Logical number of values, quantized weights included.
+    public var parameterCount: Int { weights.reduce(0) { $0 + $1.weight.count } }
+
+    /// Whether any weight is stored quantized (such a model can run, and pass gradients to
+    /// bridges, but not train its own weights).
+    public var isQuantized: Bool { weights.contains { $0.weight.quantized != nil } }
 
     /// Freezes (or unfreezes) every weight: frozen weights get no gradient buffers and no
     /// weight-gradient work, while gradients still flow through them to their inputs.
+    /// Unfreezing a quantized model is a programming error: callers check `isQuantized` first
+    /// and tell the user (quantized weights have no gradient to take).
     public func setTrainable(_ trainable: Bool) {
+        precondition(!trainable || !isQuantized, "a model with quantized weights cannot be made trainable")
         for (_, t) in parameters {
             t.requiresGrad = trainable
             if !trainable { t.grad = nil }
@@ -110,8 +125,10 @@ public final class TransformerLM {
     public func mergeLowRankAdapters() {
         for (_, layer) in projections {
             guard let adapter = layer.slot.adapter else { continue }
+            // Callers refuse LoRA on quantized models before training, so this is a bug if hit.
+            guard let weight = layer.weight.dense else { preconditionFailure("cannot merge an adapter into a quantized weight") }
             let delta = adapter.delta
-            for i in 0..<delta.count { layer.weight.data[i] += delta[i] }
+            for i in 0..<delta.count { weight.data[i] += delta[i] }
             layer.slot.adapter = nil
         }
     }
