@@ -67,6 +67,9 @@ struct Pretrain: ParsableCommand {
             tokenizer = try makeTokenizer()
             model = try TransformerLM(config: try makeConfig(vocabSize: tokenizer.vocabularySize), seed: training.seed)
         }
+        if model.isQuantized {
+            throw CLIError("\(resume ?? initFrom ?? ""): has quantized weights, which cannot train; start from the float32 checkpoint")
+        }
         var trainable = model.parameters
         if let loraRank {
             guard initFrom != nil, resume == nil, loraRank > 0 else {
