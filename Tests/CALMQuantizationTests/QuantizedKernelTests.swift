@@ -66,7 +66,7 @@ struct QuantizedKernelTests {
         #expect(abs(y.item - zip(q.dequantized().data, x).map(*).reduce(0, +)) < 1e-5)
     }
 
-    /// Rows 1 and 2 run the matrix-vector kernels (threaded above 2^16 weights), more rows the
+    /// Rows 1 and 2 run the matrix-vector kernels (threaded from 2^22 weights), more rows the
     /// dequantized panels with sgemm; both against x · Wᵀ with W dequantized to float32.
     @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64)])
     func linearMatchesDequantizedFloat32(format: QuantizationFormat, dims: (Int, Int, Int)) throws {
@@ -85,6 +85,19 @@ struct QuantizedKernelTests {
         var portable = [Float](repeating: 0, count: outF)
         ck_matvec_portable(format.kernelIDForTests, q.bytes, Int64(outF), Int64(inF), x.data, nil, &portable)
         #expect(relativeError(portable, Array(x.linear(dense).data[0..<outF])) < 1e-4)
+    }
+
+    /// A matrix large enough to be split over BLAS's threads (2^22 weights) gives the same rows.
+    @Test(arguments: [QuantizationFormat.q8_0, .q4_0])
+    func threadedMatrixVectorProductMatchesOneThread(format: QuantizationFormat) throws {
+        let (outF, inF) = (QuantizedKernels.parallelMatvecWeights / 256, 256)
+        var g = SeededGenerator(seed: 10)
+        let values = (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }
+        let q = try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: format)
+        let x = Tensor(shape: [1, inF], data: (0..<inF).map { _ in g.nextNormal() })
+        var single = [Float](repeating: 0, count: outF)
+        ck_matvec(format.kernelIDForTests, q.bytes, Int64(outF), Int64(inF), x.data, nil, &single)
+        #expect(x.linear(q).data == single)
     }
 
     /// The input gradient dY · W (and a bias gradient) equal the float32 path's; no weight gradient exists.

@@ -67,3 +67,29 @@ struct QuantizedModelTests {
         #expect(try TransformerLM(config: config, seed: 1).quantized(.bf16).summary.quantized.count == 7)
     }
 }
+
+@Suite("Quantized embeddings and head")
+struct QuantizedEmbeddingTests {
+    /// With `embeddings: true` the token table (gathered row by row) and the output head are
+    /// stored quantized too; tied and untied models both match their dequantized copies.
+    @Test(arguments: [true, false])
+    func embeddingsAndHeadCanBeQuantized(tied: Bool) throws {
+        var config = TransformerConfig.llama(vocabSize: 29, hiddenSize: 64, numLayers: 2, numHeads: 4, numKVHeads: 2,
+                                             intermediateSize: 96, maxPositions: 32)
+        config.tiedEmbeddings = tied
+        let source = try TransformerLM(config: config, seed: 9)
+        source.setTrainable(false)
+        let (model, summary) = try source.quantized(.q8_0, embeddings: true)
+        #expect(summary.quantized.count == 2 * 7 + (tied ? 1 : 2))
+        #expect(model.embedding.quantized != nil && (tied || model.head?.quantized != nil))
+        #expect(model.parameters.allSatisfy { !$0.name.contains("embed") && !$0.name.contains("lm_head") })
+        let reference = try model.dequantized()
+        for tokens in [TokenBatch(ids: [1, 5, 9, 2, 14, 3, 28, 0], batch: 2, length: 4), TokenBatch([7])] {
+            let got = withoutGradients { model.forward(tokens).logits!.data }
+            let expected = withoutGradients { reference.forward(tokens).logits!.data }
+            #expect(relativeError(got, expected) < 1e-4)
+        }
+        // By default they stay float32.
+        #expect(try source.quantized(.q8_0).model.embedding.quantized == nil)
+    }
+}

@@ -41,15 +41,19 @@ public struct QuantizationSummary {
 
 extension TransformerLM {
     /// The same model with every projection weight of every block (attention q/k/v/o, MLP
-    /// gate/up/down) stored in `format`, quantized with ggml's reference rounding. Embeddings,
-    /// norms, biases and the output head stay float32, shared with this model: the head
-    /// decides every logit and the embeddings are gathered, not multiplied (see README).
-    public func quantized(_ format: QuantizationFormat) throws -> (model: TransformerLM, summary: QuantizationSummary) {
+    /// gate/up/down) stored in `format`, quantized with ggml's reference rounding. Norms and
+    /// biases stay float32, shared with this model; so do the token embedding and the output
+    /// head unless `embeddings` is set (the head decides every logit; see README).
+    public func quantized(_ format: QuantizationFormat, embeddings: Bool = false) throws
+        -> (model: TransformerLM, summary: QuantizationSummary) {
         var summary = QuantizationSummary()
+        if let (name, weight) = weights.first(where: { $0.weight.quantized != nil }), let q = weight.quantized {
+            throw QuantizationError("weight \(name) is already quantized (\(q.format.rawValue)); quantize the float32 model")
+        }
         var source = ReusedWeights(weights) { name, weight in
-            guard case .dense(let tensor) = weight else {
-                throw QuantizationError("weight \(name) is already quantized (\(weight.quantized?.format.rawValue ?? "")); quantize the float32 model")
-            }
+            let isProjection = name.contains(".attn.") || name.contains(".mlp.")
+            guard isProjection || (embeddings && (name == "embed.weight" || name == "lm_head.weight")) else { return weight }
+            guard case .dense(let tensor) = weight else { return weight }  // refused above
             guard tensor.lastDim % format.blockSize == 0 else {
                 summary.keptFloat.append(name)
                 return weight

@@ -6,12 +6,15 @@ public enum QuantizedKernels {
     /// Up to this many activation rows, each row is a matrix-vector product straight off the
     /// blocks (decoding); above it, panels of weight rows are dequantized and multiplied with
     /// sgemm (prefill, training), which reuses each dequantized value across all rows.
-    nonisolated(unsafe) public static var matvecRowLimit = 2
-    /// Weight rows dequantized at a time for sgemm.
-    nonisolated(unsafe) public static var panelRows = 256
-    /// A matrix-vector product is split over BLAS's threads only above this many weights:
-    /// below it, waking a second thread costs more than it saves.
-    nonisolated(unsafe) public static var parallelMatvecWeights = 1 << 16
+    public static let matvecRowLimit = 2
+    /// Weight rows dequantized at a time for sgemm: 128-4096 measured alike for a 512-token
+    /// prefill of the 135M benchmark model (sgemm dominates), so a small reusable buffer.
+    public static let panelRows = 256
+    /// A matrix-vector product is split over BLAS's threads only from this many weights on.
+    /// Splitting every projection through GCD made decoding the 135M benchmark model slower
+    /// (68-79 against 81-89 tokens/s with q4_0 on this shared 2-core machine): a wake-up costs
+    /// about what a 1536 x 576 product takes. Only an output head of this size is split.
+    public static let parallelMatvecWeights = 1 << 22
 
     /// `y (rows) = W x (+ bias)` for one activation row, split over row ranges of W.
     static func matvec(_ w: QuantizedMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,

@@ -54,3 +54,23 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Rows of `table (V, C)` for `ids`, shaped `idShape + [C]`, whichever kind the table is. A
+    /// quantized table dequantizes just the requested rows and, being frozen, records no graph.
+    public static func embedding(_ table: WeightMatrix, ids: [Int], shape idShape: [Int]) -> Tensor {
+        switch table {
+        case .dense(let t): return embedding(t, ids: ids, shape: idShape)
+        case .quantized(let q):
+            precondition(idShape.reduce(1, *) == ids.count, "embedding: \(ids.count) ids for shape \(idShape)")
+            let c = q.cols
+            let out = [Float].uninitialized(count: ids.count * c) { o in
+                for (r, i) in ids.enumerated() {
+                    precondition(i >= 0 && i < q.rows, "embedding: row \(i) outside \(q.rows)")
+                    q.dequantizeRows(i..<(i + 1), into: o.baseAddress! + r * c)
+                }
+            }
+            return Tensor(shape: idShape + [c], data: out)
+        }
+    }
+}
