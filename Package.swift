@@ -38,10 +38,15 @@ let package = Package(
         // Small shared helpers: JSON values, atomic file writes, SHA-256 digests, error collection.
         .target(name: "CALMSupport", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
-        // Tensor core: float32 tensors, BLAS-backed ops, reverse-mode autodiff.
+        // C kernels for frozen quantized weights (ggml block formats): quantization with ggml's
+        // reference rounding, dequantization, matrix-vector products. -O3 in every
+        // configuration so debug test runs are not dominated by unoptimised loops; the AVX2
+        // functions carry target attributes and are chosen at run time, so no -mavx2 here.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // Tensor core: float32 tensors, BLAS-backed ops, reverse-mode autodiff, quantized weights.
         .target(
             name: "CALMTensor",
-            dependencies: ["COpenBLAS", "CAllocator"],
+            dependencies: ["COpenBLAS", "CAllocator", "CKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // Tokenizers: character, word and Hugging Face BPE (byte-level and SentencePiece-style).
         .target(name: "CALMTokenizers", dependencies: ["CALMSupport"]),
@@ -94,6 +99,9 @@ let package = Package(
         .testTarget(name: "CALMTrainingTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMTraining"]),
         .testTarget(name: "CALMCompositionTests", dependencies: ["CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMComposition"]),
         .testTarget(name: "CALMSuitesTests", dependencies: ["CALMSuites"]),
+        .testTarget(
+            name: "CALMQuantizationTests",
+            dependencies: ["CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CKernels"]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]

@@ -11,7 +11,10 @@ import Foundation
 ///                                    kind = "model" | "composition",
 ///                                    model_type = <architecture>, config = <JSON>,
 ///                                    tokenizer = <JSON>
-/// /tensors/<dotted.name> float32 datasets, one per parameter, PyTorch (out, in) layout
+/// /tensors/<dotted.name> float32 datasets, one per parameter, PyTorch (out, in) layout; a
+///                        quantized weight is a uint8 dataset of its blocks (rows, bytes per
+///                        row), bf16 a uint16 dataset (rows, cols), both with attributes
+///                        quantization = "q8_0" | "q4_0" | "q4_1" | "bf16", shape = [rows, cols]
 /// /training/...          optional resumable training state (optimizer moments, progress)
 /// ```
 public enum CheckpointFormat {
@@ -55,6 +58,36 @@ public func writeTensors(_ parameters: NamedParameters, to file: HDF5File, group
     for (name, tensor) in parameters {
         try file.writeFloats("\(group)/\(name)", shape: tensor.shape, data: tensor.data)
     }
+}
+
+/// Writes every weight under `group`: float32 as before, quantized ones as raw blocks (see
+/// `CheckpointFormat`).
+public func writeWeights(_ weights: NamedWeights, to file: HDF5File, group: String = CheckpointFormat.tensorsGroup) throws {
+    try file.createGroup(group)
+    for (name, weight) in weights {
+        switch weight {
+        case .dense(let tensor):
+            try file.writeFloats("\(group)/\(name)", shape: tensor.shape, data: tensor.data)
+        case .quantized(let matrix):
+            try writeQuantized(matrix, at: "\(group)/\(name)", to: file)
+        }
+    }
+}
+
+/// The attribute naming a dataset's quantization format, and the one holding its logical shape.
+public enum QuantizedLayout {
+    public static let formatAttribute = "quantization"
+    public static let shapeAttribute = "shape"
+}
+
+func writeQuantized(_ matrix: QuantizedMatrix, at path: String, to file: HDF5File) throws {
+    if matrix.format == .bf16 {
+        try file.writeUnsigned(path, shape: matrix.shape, elementSize: 2, bytes: matrix.bytes)
+    } else {
+        try file.writeUnsigned(path, shape: [matrix.rows, matrix.rowBytes], elementSize: 1, bytes: matrix.bytes)
+    }
+    try file.setAttribute(QuantizedLayout.formatAttribute, matrix.format.rawValue, on: path)
+    try file.setAttribute(QuantizedLayout.shapeAttribute, matrix.shape, on: path)
 }
 
 /// Fills `parameters` from `/tensors`, strictly: every expected tensor must be present with

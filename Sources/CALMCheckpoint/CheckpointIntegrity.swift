@@ -111,6 +111,7 @@ extension HDF5File {
             switch try elementType(of: member) {
             case .float32: _ = try readFloats(member)
             case .int64: _ = try readInt64s(member)
+            case .unsigned(let bytes): _ = try readUnsigned(member, elementSize: bytes)
             case .other: throw HDF5Error(path: path, message: "dataset \(member) has an element type CALM does not write")
             }
         }
@@ -149,7 +150,7 @@ private enum DatasetValue: Equatable {
         case .int64:
             let (shape, data) = try file.readInt64s(datasetPath)
             self = .int64(shape: shape, values: data)
-        case .other:
+        case .unsigned, .other:
             throw CheckpointError(path: file.path, message: "cannot upgrade dataset \(datasetPath): only float32 and int64 datasets are copied")
         }
     }

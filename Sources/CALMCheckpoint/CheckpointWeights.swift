@@ -22,10 +22,31 @@ public struct CheckpointWeights: WeightSource {
 
     public mutating func weight(_ name: String, shape: [Int], initial: WeightInit) throws -> Tensor {
         guard stored.contains(name) else { throw CheckpointError(path: file.path, message: "missing tensor \(name)") }
+        if let format = try quantization(of: name) {
+            throw CheckpointError(path: file.path, message: "tensor \(name) is stored quantized (\(format)), but this weight must be float32")
+        }
         let tensor = try readCheckedTensor(name, expectedShape: shape, from: file, group: group)
         tensor.requiresGrad = trainable
         used.insert(name)
         return tensor
+    }
+
+    /// A projection weight: kept quantized when stored quantized (no float32 copy is made),
+    /// else read as `weight` reads it.
+    public mutating func matrix(_ name: String, shape: [Int], initial: WeightInit) throws -> WeightMatrix {
+        guard stored.contains(name) else { throw CheckpointError(path: file.path, message: "missing tensor \(name)") }
+        guard let format = try quantization(of: name) else { return .dense(try weight(name, shape: shape, initial: initial)) }
+        if trainable {
+            throw CheckpointError(path: file.path, message: "tensor \(name) is quantized (\(format)) and cannot be trained")
+        }
+        let matrix = try readQuantizedMatrix(name, format: format, expectedShape: shape, from: file, group: group)
+        used.insert(name)
+        return .quantized(matrix)
+    }
+
+    /// The stored format of `name`, or nil for float32.
+    private func quantization(of name: String) throws -> String? {
+        try file.stringAttribute(QuantizedLayout.formatAttribute, of: "\(group)/\(name)")
     }
 
     /// Refuses tensors in the file that no weight was read from.
@@ -71,4 +92,34 @@ func allFinite(_ values: [Float]) -> Bool {
         }
         return (lanes.sum() + tail).isFinite
     }
+}
+
+/// Reads a quantized dataset, checking its format name, logical shape, stored size and that
+/// every scale is finite.
+func readQuantizedMatrix(_ name: String, format formatName: String, expectedShape: [Int], from file: HDF5File,
+                         group: String) throws -> QuantizedMatrix {
+    let path = "\(group)/\(name)"
+    guard let format = QuantizationFormat(rawValue: formatName) else {
+        let known = QuantizationFormat.allCases.map(\.rawValue).joined(separator: ", ")
+        throw CheckpointError(path: file.path, message: "tensor \(name) has unknown quantization \"\(formatName)\" (known: \(known))")
+    }
+    guard let shape = try file.intArrayAttribute(QuantizedLayout.shapeAttribute, of: path) else {
+        throw CheckpointError(path: file.path, message: "quantized tensor \(name) has no shape attribute")
+    }
+    guard shape == expectedShape, shape.count == 2 else {
+        throw CheckpointError(path: file.path, message: "tensor \(name) has shape \(shape), expected \(expectedShape)")
+    }
+    let stored = try file.readUnsigned(path, elementSize: format == .bf16 ? 2 : 1)
+    let storedShape = format == .bf16 ? shape : [shape[0], format.rowBytes(columns: shape[1])]
+    guard stored.shape == storedShape else {
+        throw CheckpointError(path: file.path, message: "quantized tensor \(name) holds \(stored.shape) elements, expected \(storedShape) for \(format.rawValue) \(shape)")
+    }
+    let matrix: QuantizedMatrix
+    do { matrix = try QuantizedMatrix(format: format, rows: shape[0], cols: shape[1], bytes: stored.bytes) } catch {
+        throw CheckpointError(path: file.path, message: "tensor \(name): \(error)")
+    }
+    if let bad = matrix.firstNonFiniteValue() {
+        throw CheckpointError(path: file.path, message: "tensor \(name) holds a non-finite scale at element \(bad)")
+    }
+    return matrix
 }

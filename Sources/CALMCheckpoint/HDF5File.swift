@@ -203,7 +203,7 @@ public final class HDF5File {
     }
 
     /// The element types this wrapper reads without changing a bit.
-    enum ElementType { case float32, int64, other }
+    enum ElementType { case float32, int64, unsigned(bytes: Int), other }
 
     func elementType(of datasetPath: String) throws -> ElementType {
         try Self.locked {
@@ -216,6 +216,8 @@ public final class HDF5File {
             switch (H5Tget_class(type), H5Tget_size(type)) {
             case (H5T_FLOAT, 4): return .float32
             case (H5T_INTEGER, 8) where H5Tget_sign(type) == H5T_SGN_2: return .int64
+            case (H5T_INTEGER, let size) where (size == 1 || size == 2) && H5Tget_sign(type) == H5T_SGN_NONE:
+                return .unsigned(bytes: size)
             default: return .other
             }
         }
@@ -234,6 +236,17 @@ public final class HDF5File {
         precondition(shape.reduce(1, *) == data.count)
         try write(datasetPath, shape: shape, fileType: calm_h5t_std_i64le(), memType: calm_h5t_native_int64()) { body in
             try data.withUnsafeBytes { try body($0) }
+        }
+    }
+
+    /// Writes raw bytes as an unsigned integer dataset of 1- or 2-byte elements (quantized
+    /// blocks as uint8, bf16 as uint16; `bytes` holds the elements little-endian).
+    public func writeUnsigned(_ datasetPath: String, shape: [Int], elementSize: Int, bytes: [UInt8]) throws {
+        precondition((elementSize == 1 || elementSize == 2) && shape.reduce(1, *) * elementSize == bytes.count)
+        let (fileType, memType) = elementSize == 1
+            ? (calm_h5t_std_u8le(), calm_h5t_native_uint8()) : (calm_h5t_std_u16le(), calm_h5t_native_uint16())
+        try write(datasetPath, shape: shape, fileType: fileType, memType: memType) { body in
+            try bytes.withUnsafeBytes { try body($0) }
         }
     }
 
@@ -309,6 +322,37 @@ public final class HDF5File {
     /// Reads an integer dataset as int64.
     public func readInt64s(_ datasetPath: String) throws -> (shape: [Int], data: [Int64]) {
         try read(datasetPath, expect: H5T_INTEGER, memType: calm_h5t_native_int64(), zero: Int64(0))
+    }
+
+    /// Reads an unsigned integer dataset of `elementSize`-byte elements as raw bytes (elements
+    /// little-endian), refusing any other element type.
+    public func readUnsigned(_ datasetPath: String, elementSize: Int) throws -> (shape: [Int], bytes: [UInt8]) {
+        precondition(elementSize == 1 || elementSize == 2)
+        return try Self.locked {
+            let ds = H5Dopen2(id, datasetPath, calm_h5p_default())
+            guard ds >= 0 else { throw error("missing dataset \(datasetPath)") }
+            defer { H5Dclose(ds) }
+            let type = H5Dget_type(ds)
+            defer { H5Tclose(type) }
+            guard H5Tget_class(type) == H5T_INTEGER, H5Tget_size(type) == elementSize, H5Tget_sign(type) == H5T_SGN_NONE else {
+                throw error("dataset \(datasetPath) has the wrong element type (expected uint\(8 * elementSize))")
+            }
+            let shape = try shape(ofOpen: ds, datasetPath)
+            let memType = elementSize == 1 ? calm_h5t_native_uint8() : calm_h5t_native_uint16()
+            var failure: Error?
+            let bytes = [UInt8](unsafeUninitializedCapacity: shape.reduce(1, *) * elementSize) { buffer, initialized in
+                initialized = 0
+                let status = buffer.isEmpty ? 0 : H5Dread(ds, memType, calm_h5s_all(), calm_h5s_all(), calm_h5p_default(), buffer.baseAddress)
+                guard status >= 0 else {
+                    failure = error("cannot read dataset \(datasetPath) (file truncated or corrupt?)")
+                    return
+                }
+                initialized = buffer.count
+                do { try verifyChecksum(of: UnsafeRawBufferPointer(buffer), in: ds, datasetPath) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            return (shape, bytes)
+        }
     }
 
     private func read<T>(_ datasetPath: String, expect cls: H5T_class_t, memType: hid_t, zero: T) throws -> (shape: [Int], data: [T]) {
@@ -398,6 +442,38 @@ public final class HDF5File {
         defer { H5Aclose(attr) }
         var v = Int64(value)
         guard H5Awrite(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot write attribute \(name) on \(objectPath)") }
+    }
+
+    /// Writes a one-dimensional int64 array attribute (h5py reads it as a numpy array).
+    public func setAttribute(_ name: String, _ values: [Int], on objectPath: String = "/") throws {
+        try Self.locked {
+            try withObject(objectPath) { obj in
+                var dims = [hsize_t(values.count)]
+                let space = H5Screate_simple(1, &dims, nil)
+                guard space >= 0 else { throw error("cannot create attribute \(name)") }
+                defer { H5Sclose(space) }
+                if H5Aexists(obj, name) > 0 { H5Adelete(obj, name) }
+                let attr = H5Acreate2(obj, name, calm_h5t_std_i64le(), space, calm_h5p_default(), calm_h5p_default())
+                guard attr >= 0 else { throw error("cannot create attribute \(name)") }
+                defer { H5Aclose(attr) }
+                let v = values.map(Int64.init)
+                guard H5Awrite(attr, calm_h5t_native_int64(), v) >= 0 else { throw error("cannot write attribute \(name)") }
+            }
+        }
+    }
+
+    /// An integer array attribute (a scalar reads as one element), or nil when absent.
+    public func intArrayAttribute(_ name: String, of objectPath: String = "/") throws -> [Int]? {
+        try readAttribute(name, of: objectPath, expect: H5T_INTEGER, what: "an integer array") { attr, _ in
+            let space = H5Aget_space(attr)
+            guard space >= 0 else { throw error("cannot read attribute \(name)") }
+            defer { H5Sclose(space) }
+            let count = H5Sget_simple_extent_npoints(space)
+            guard count >= 0, count <= 64 else { throw error("attribute \(name) has \(count) elements") }
+            var v = [Int64](repeating: 0, count: Int(count))
+            guard count == 0 || H5Aread(attr, calm_h5t_native_int64(), &v) >= 0 else { throw error("cannot read attribute \(name)") }
+            return v.map { Int($0) }
+        }
     }
 
     /// Opens attribute `name` of `objectPath` (nil when absent), checks its type class and

@@ -37,17 +37,29 @@ public struct ModelHeader {
 
 /// Identity of a model's content, independent of how the HDF5 file was laid out: SHA-256 over
 /// the configuration, the tokenizer description and, in name order, every tensor's name, shape
-/// and float32 bytes. Computed once when a checkpoint is written and stored beside it.
+/// and float32 bytes (a quantized tensor: name, logical shape, format and its blocks, so
+/// quantizing a model gives it a new identity). Computed once when a checkpoint is written
+/// and stored beside it.
 public enum ContentHash {
     public static let attribute = "content_hash"
 
     public static func of(configurationJSON: String, tokenizer: any Tokenizer, parameters: NamedParameters) throws -> String {
+        try of(configurationJSON: configurationJSON, tokenizer: tokenizer, weights: parameters.map { ($0.name, .dense($0.tensor)) })
+    }
+
+    public static func of(configurationJSON: String, tokenizer: any Tokenizer, weights: NamedWeights) throws -> String {
         var digest = ContentDigest()
         digest.update(configurationJSON)
         digest.update(try tokenizer.serialized())
-        for (name, tensor) in parameters.sorted(by: { $0.name < $1.name }) {
-            digest.update("\n\(name)\(tensor.shape)")
-            tensor.data.withUnsafeBytes { digest.update($0) }
+        for (name, weight) in weights.sorted(by: { $0.name < $1.name }) {
+            switch weight {
+            case .dense(let tensor):
+                digest.update("\n\(name)\(tensor.shape)")
+                tensor.data.withUnsafeBytes { digest.update($0) }
+            case .quantized(let matrix):
+                digest.update("\n\(name)\(matrix.shape)\(matrix.format.rawValue)")
+                matrix.bytes.withUnsafeBytes { digest.update($0) }
+            }
         }
         return digest.finalize()
     }
@@ -64,7 +76,7 @@ public struct ModelCheckpoint {
     /// The stored content hash, else one computed from the tensors.
     public func contentHash() throws -> String {
         try storedContentHash
-            ?? ContentHash.of(configurationJSON: try model.config.jsonString(), tokenizer: tokenizer, parameters: model.parameters)
+            ?? ContentHash.of(configurationJSON: try model.config.jsonString(), tokenizer: tokenizer, weights: model.weights)
     }
 
     /// Loads and validates a model checkpoint. The model comes back frozen.
@@ -99,7 +111,7 @@ public struct ModelCheckpoint {
     public static func save(model: TransformerLM, tokenizer: any Tokenizer, to path: String,
                             extra: ((HDF5File) throws -> Void)? = nil) throws -> String {
         let configJSON = try model.config.jsonString()
-        let hash = try ContentHash.of(configurationJSON: configJSON, tokenizer: tokenizer, parameters: model.parameters)
+        let hash = try ContentHash.of(configurationJSON: configJSON, tokenizer: tokenizer, weights: model.weights)
         try writeAtomically(to: path) { temporary in
             let file = try HDF5File.create(temporary)
             try writeCheckpointHeader(file, kind: "model")
@@ -107,7 +119,7 @@ public struct ModelCheckpoint {
             try file.setAttribute("config", configJSON)
             try file.setAttribute("tokenizer", try tokenizer.serialized())
             try file.setAttribute(ContentHash.attribute, hash)
-            try writeTensors(model.parameters, to: file)
+            try writeWeights(model.weights, to: file)
             try extra?(file)
             try sealCheckpoint(file)
             try file.close()

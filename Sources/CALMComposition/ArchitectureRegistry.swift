@@ -68,7 +68,7 @@ public enum ArchitectureRegistry {
         }
         let model = try runtime.load(file, header)
         let hash = try header.storedContentHash
-            ?? ContentHash.of(configurationJSON: model.configurationJSON, tokenizer: header.tokenizer, parameters: model.parameters)
+            ?? ContentHash.of(configurationJSON: model.configurationJSON, tokenizer: header.tokenizer, weights: model.weights)
         return LoadedModel(model: model, tokenizer: header.tokenizer, architecture: header.modelType, contentHash: hash,
                            path: file.path)
     }
@@ -76,6 +76,6 @@ public enum ArchitectureRegistry {
     /// Recomputes a loaded model's content hash from its tensors (`calm experts verify`).
     public static func recomputedHash(_ loaded: LoadedModel<any AugmentModel>) throws -> String {
         try ContentHash.of(configurationJSON: loaded.model.configurationJSON, tokenizer: loaded.tokenizer,
-                           parameters: loaded.model.parameters)
+                           weights: loaded.model.weights)
     }
 }

@@ -15,8 +15,10 @@ public protocol AugmentModel: AnyObject {
     func outputWidth(ofLayer layer: Int) -> Int
     /// The longest sequence the model can hold.
     var maxContext: Int { get }
-    /// Every weight with its checkpoint name (for content hashes and freezing).
+    /// Every float32 weight with its checkpoint name (for freezing).
     var parameters: NamedParameters { get }
+    /// Every stored weight, quantized ones included (for content hashes and sizes).
+    var weights: NamedWeights { get }
     /// The configuration as canonical JSON (part of the content hash).
     var configurationJSON: String { get }
     /// Outputs of the given blocks for a whole batch, `(B, T, width)` each, without gradients.
@@ -38,7 +40,13 @@ public protocol AugmentDecoder: AnyObject {
 }
 
 extension AugmentModel {
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    /// A model without quantized weights stores exactly its parameters.
+    public var weights: NamedWeights { parameters.map { ($0.name, .dense($0.tensor)) } }
+
+    public var parameterCount: Int { weights.reduce(0) { $0 + $1.weight.count } }
+
+    /// Bytes its weights occupy in memory.
+    public var weightBytes: Int { weights.reduce(0) { $0 + $1.weight.byteCount } }
 
     /// Freezes every weight: no gradient buffers, no weight-gradient work.
     public func freeze() {

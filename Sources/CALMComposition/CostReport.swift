@@ -60,13 +60,13 @@ public struct CostReport: Codable, Sendable, Equatable {
 
         let floatBytes = MemoryLayout<Float>.size
         var resident: [String: Int] = [
-            "anchor weights": anchorParams * floatBytes,
+            "anchor weights": model.anchor.weightBytes,
             "composition weights": trainableParameters * floatBytes,
             "anchor KV cache": 2 * anchor.numLayers * T * anchor.numKVHeads * anchor.headDim * floatBytes,
             "cross-attention caches": 2 * model.augments.reduce(0) { $0 + $1.bridges.count } * T * anchor.hiddenSize * floatBytes,
         ]
         for slot in model.augments {
-            resident["augment \(slot.name) weights"] = slot.model.parameterCount * floatBytes
+            resident["augment \(slot.name) weights"] = slot.model.weightBytes
             resident["augment \(slot.name) decoding state"] = slot.model.decodingStateBytes(capacity: T)
         }
         residentBytes = resident

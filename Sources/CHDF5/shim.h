@@ -10,6 +10,10 @@ static inline hid_t calm_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t calm_h5t_native_int64(void) { return H5T_NATIVE_INT64; }
 static inline hid_t calm_h5t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
 static inline hid_t calm_h5t_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t calm_h5t_native_uint8(void) { return H5T_NATIVE_UINT8; }
+static inline hid_t calm_h5t_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t calm_h5t_native_uint16(void) { return H5T_NATIVE_UINT16; }
+static inline hid_t calm_h5t_std_u16le(void) { return H5T_STD_U16LE; }
 static inline hid_t calm_h5t_c_s1(void) { return H5T_C_S1; }
 static inline hid_t calm_h5p_default(void) { return H5P_DEFAULT; }
 static inline hid_t calm_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }

@@ -67,13 +67,14 @@ public struct GPT2Family: HuggingFaceArchitecture {
             out.append((h + "ln_1.weight", [c.hiddenSize], b.attentionNorm.weight.data))
             out.append((h + "ln_1.bias", [c.hiddenSize], b.attentionNorm.bias?.data ?? []))
             // c_attn (in, 3·out): q, k, v weights side by side, transposed.
-            let fused = b.query.weight.data + b.key.weight.data + b.value.weight.data  // (3C, C)
+            // Quantized weights are written widened to float32 (exactly their dequantized values).
+            let fused = b.query.weight.floatTensor().data + b.key.weight.floatTensor().data + b.value.weight.floatTensor().data  // (3C, C)
             out.append((h + "attn.c_attn.weight", [c.hiddenSize, 3 * c.hiddenSize], TensorSource.transposed(fused, rows: 3 * c.hiddenSize, cols: c.hiddenSize)))
             out.append((h + "attn.c_attn.bias", [3 * c.hiddenSize],
                         (b.query.bias?.data ?? []) + (b.key.bias?.data ?? []) + (b.value.bias?.data ?? [])))
             for (hf, layer) in [("attn.c_proj", b.output), ("mlp.c_fc", b.up), ("mlp.c_proj", b.down)] {
                 let (rows, cols) = (layer.weight.shape[0], layer.weight.shape[1])
-                out.append((h + hf + ".weight", [cols, rows], TensorSource.transposed(layer.weight.data, rows: rows, cols: cols)))
+                out.append((h + hf + ".weight", [cols, rows], TensorSource.transposed(layer.weight.floatTensor().data, rows: rows, cols: cols)))
                 out.append((h + hf + ".bias", [rows], layer.bias?.data ?? []))
             }
             out.append((h + "ln_2.weight", [c.hiddenSize], b.mlpNorm.weight.data))

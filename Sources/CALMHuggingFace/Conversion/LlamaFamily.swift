@@ -101,9 +101,10 @@ public struct LlamaFamily: HuggingFaceArchitecture {
     public func isIgnorableBuffer(_ name: String) -> Bool { name.hasSuffix("rotary_emb.inv_freq") }
 
     public func exportTensors(_ model: TransformerLM) -> [(name: String, shape: [Int], data: [Float])] {
-        model.parameters.map { name, t in
+        // Quantized weights are written widened to float32 (exactly their dequantized values).
+        model.weights.map { name, w in
             let hf = hfName(name)
-            return (hf == "lm_head.weight" ? hf : "model." + hf, t.shape, t.data)
+            return (hf == "lm_head.weight" ? hf : "model." + hf, w.shape, w.floatTensor().data)
         }
     }
 

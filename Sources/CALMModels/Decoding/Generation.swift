@@ -37,7 +37,7 @@ extension IncrementalDecoder {
     /// Generates up to `maxTokens` tokens after `prompt`, stopping early at `stopToken`.
     /// Every step feeds only the new token: earlier positions come from the caches.
     public func generate(prompt: [Int], maxTokens: Int, sampling: SamplingOptions = .greedy,
-                         stopToken: Int? = nil) throws -> [Int] {
+                         stopToken: Int? = nil, timings: GenerationTimings? = nil) throws -> [Int] {
         try sampling.validate()
         guard !prompt.isEmpty else { throw GenerationError("the prompt is empty") }
         guard maxTokens >= 0 else { throw GenerationError("max tokens must be >= 0") }
@@ -49,17 +49,38 @@ extension IncrementalDecoder {
         // Caches sized for this request, not the model's whole context (which for converted
         // models can be 100k positions).
         let state = startDecoding(capacity: prompt.count + maxTokens)
+        let start = DispatchTime.now().uptimeNanoseconds
         var logits = feed(prompt, state: state)
+        let prefilled = DispatchTime.now().uptimeNanoseconds
         var generated: [Int] = []
+        var decodeSteps = 0
         while generated.count < maxTokens {
             let next = sampler.sample(logits)
             if next == stopToken { break }
             generated.append(next)
             if generated.count == maxTokens { break }
             logits = feed([next], state: state)
+            decodeSteps += 1
+        }
+        if let timings {
+            timings.promptTokens = prompt.count
+            timings.prefillSeconds = Double(prefilled - start) / 1e9
+            timings.decodeSteps = decodeSteps
+            timings.decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefilled) / 1e9
         }
         return generated
     }
+}
+
+/// Where `generate` reports how long the prompt and the new tokens took.
+public final class GenerationTimings {
+    public var promptTokens = 0
+    /// Feeding the whole prompt (one forward pass over it).
+    public var prefillSeconds = 0.0
+    /// Single-token steps after the prompt, and their time (sampling included).
+    public var decodeSteps = 0
+    public var decodeSeconds = 0.0
+    public init() {}
 }
 
 /// Type-erased `IncrementalDecoder`, so a command can hold "some model" (a plain LM or a

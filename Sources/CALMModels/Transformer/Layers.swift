@@ -3,13 +3,18 @@ import CALMTensor
 /// A named list of parameters, in a stable order: the unit of checkpointing and optimising.
 public typealias NamedParameters = [(name: String, tensor: Tensor)]
 
-/// `y = x · Wᵀ + b`, weight stored `(out, in)`, plus an optional low-rank adapter.
+/// `y = x · Wᵀ + b`, weight stored `(out, in)` as float32 or (frozen) quantized, plus an
+/// optional low-rank adapter.
 public struct Linear {
-    public let weight: Tensor  // (out, in)
+    public let weight: WeightMatrix  // (out, in)
     public let bias: Tensor?  // (out)
     public let slot = AdapterSlot()
 
     public init(weight: Tensor, bias: Tensor? = nil) {
+        self.init(weight: .dense(weight), bias: bias)
+    }
+
+    public init(weight: WeightMatrix, bias: Tensor? = nil) {
         self.weight = weight
         self.bias = bias
     }
@@ -17,7 +22,7 @@ public struct Linear {
     /// `name.weight` (initially Normal(0, std)) and `name.bias` (initially zero) from `weights`.
     public init(_ name: String, inFeatures: Int, outFeatures: Int, bias: Bool, std: Float,
                 weights: inout some WeightSource) throws {
-        weight = try weights.weight("\(name).weight", shape: [outFeatures, inFeatures], initial: .normal(std: std))
+        weight = try weights.matrix("\(name).weight", shape: [outFeatures, inFeatures], initial: .normal(std: std))
         self.bias = bias ? try weights.weight("\(name).bias", shape: [outFeatures], initial: .zeros) : nil
     }
 
@@ -27,9 +32,15 @@ public struct Linear {
         return y.adding(x.linear(adapter.down).linear(adapter.up).scaled(by: adapter.scale))
     }
 
+    /// The float32 tensors (a quantized weight is not one: it never trains).
     public func parameters(_ prefix: String) -> NamedParameters {
-        var out: NamedParameters = [("\(prefix).weight", weight)]
-        if let bias { out.append(("\(prefix).bias", bias)) }
+        weights(prefix).compactMap { name, w in w.dense.map { (name, $0) } }
+    }
+
+    /// Every stored weight, quantized or not, in checkpoint order.
+    public func weights(_ prefix: String) -> NamedWeights {
+        var out: NamedWeights = [("\(prefix).weight", weight)]
+        if let bias { out.append(("\(prefix).bias", .dense(bias))) }
         return out
     }
 }
@@ -62,5 +73,9 @@ public struct Norm {
         var out: NamedParameters = [("\(prefix).weight", weight)]
         if let bias { out.append(("\(prefix).bias", bias)) }
         return out
+    }
+
+    public func weights(_ prefix: String) -> NamedWeights {
+        parameters(prefix).map { ($0.name, .dense($0.tensor)) }
     }
 }

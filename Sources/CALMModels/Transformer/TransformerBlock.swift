@@ -34,13 +34,19 @@ public struct TransformerBlock {
                           std: residualStd, weights: &w)
     }
 
+    /// The float32 tensors, in checkpoint order.
     public func parameters(_ prefix: String) -> NamedParameters {
-        attentionNorm.parameters("\(prefix).attn_norm")
-            + query.parameters("\(prefix).attn.q_proj") + key.parameters("\(prefix).attn.k_proj")
-            + value.parameters("\(prefix).attn.v_proj") + output.parameters("\(prefix).attn.o_proj")
-            + mlpNorm.parameters("\(prefix).mlp_norm")
-            + (gate?.parameters("\(prefix).mlp.gate_proj") ?? [])
-            + up.parameters("\(prefix).mlp.up_proj") + down.parameters("\(prefix).mlp.down_proj")
+        weights(prefix).compactMap { name, w in w.dense.map { (name, $0) } }
+    }
+
+    /// Every stored weight, quantized or not, in checkpoint order.
+    public func weights(_ prefix: String) -> NamedWeights {
+        attentionNorm.weights("\(prefix).attn_norm")
+            + query.weights("\(prefix).attn.q_proj") + key.weights("\(prefix).attn.k_proj")
+            + value.weights("\(prefix).attn.v_proj") + output.weights("\(prefix).attn.o_proj")
+            + mlpNorm.weights("\(prefix).mlp_norm")
+            + (gate?.weights("\(prefix).mlp.gate_proj") ?? [])
+            + up.weights("\(prefix).mlp.up_proj") + down.weights("\(prefix).mlp.down_proj")
     }
 
     /// `x (B, T, C)` at positions `start ..< start + T`. With a cache, this layer's keys and

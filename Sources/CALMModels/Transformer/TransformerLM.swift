@@ -31,12 +31,18 @@ public struct ForwardOutput {
 /// A decoder-only transformer language model.
 public final class TransformerLM {
     public let config: TransformerConfig
-    public let tokenEmbedding: Tensor  // (V, C)
+    /// `(V, C)`, float32 unless quantized on request (`calm quantize --embeddings`).
+    public let embedding: WeightMatrix
     public let positionEmbedding: Tensor?  // (P, C), learned positions only
     public let blocks: [TransformerBlock]
     public let finalNorm: Norm
     /// `(V, C)`; nil when tied to the token embedding.
-    public let lmHead: Tensor?
+    public let head: WeightMatrix?
+
+    /// The token embedding as float32: the tensor itself, or a dequantized copy when quantized.
+    public var tokenEmbedding: Tensor { embedding.floatTensor() }
+    /// The untied output head as float32 (a dequantized copy when quantized).
+    public var lmHead: Tensor? { head?.floatTensor() }
     let rotary: RotaryEmbedding?
 
     /// A model with freshly initialised weights drawn from `seed`.
@@ -51,31 +57,46 @@ public final class TransformerLM {
         try config.validate()
         self.config = config
         let (vocab, width) = (config.vocabSize, config.hiddenSize)
-        tokenEmbedding = try w.weight("embed.weight", shape: [vocab, width], initial: .normal(std: 0.02))
+        embedding = try w.matrix("embed.weight", shape: [vocab, width], initial: .normal(std: 0.02))
         positionEmbedding = config.positions == .learned
             ? try w.weight("pos_embed.weight", shape: [config.maxPositions, width], initial: .normal(std: 0.01))
             : nil
         blocks = try (0..<config.numLayers).map { try TransformerBlock("layers.\($0)", config: config, weights: &w) }
         finalNorm = try Norm("final_norm", config: config, weights: &w)
-        lmHead = config.tiedEmbeddings ? nil : try w.weight("lm_head.weight", shape: [vocab, width], initial: .normal(std: 0.02))
+        head = config.tiedEmbeddings ? nil : try w.matrix("lm_head.weight", shape: [vocab, width], initial: .normal(std: 0.02))
         rotary = config.positions == .rope ? RotaryEmbedding(config: config) : nil
     }
 
-    /// Every parameter with its dotted checkpoint name, in a stable order.
-    public var parameters: NamedParameters {
-        var out: NamedParameters = [("embed.weight", tokenEmbedding)]
-        if let positionEmbedding { out.append(("pos_embed.weight", positionEmbedding)) }
-        for (i, block) in blocks.enumerated() { out += block.parameters("layers.\(i)") }
-        out += finalNorm.parameters("final_norm")
-        if let lmHead { out.append(("lm_head.weight", lmHead)) }
+    /// Every stored weight with its dotted checkpoint name, in a stable order (construction
+    /// order), quantized projections included.
+    public var weights: NamedWeights {
+        var out: NamedWeights = [("embed.weight", embedding)]
+        if let positionEmbedding { out.append(("pos_embed.weight", .dense(positionEmbedding))) }
+        for (i, block) in blocks.enumerated() { out += block.weights("layers.\(i)") }
+        out += finalNorm.weights("final_norm")
+        if let head { out.append(("lm_head.weight", head)) }
         return out
     }
 
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    /// Every float32 parameter with its dotted checkpoint name, in the same order; quantized
+    /// weights are not parameters (they never train).
+    public var parameters: NamedParameters {
+        weights.compactMap { name, w in w.dense.map { (name, $0) } }
+    }
+
+    /// Logical number of values, quantized weights included.
+    public var parameterCount: Int { weights.reduce(0) { $0 + $1.weight.count } }
+
+    /// Whether any weight is stored quantized (such a model can run, and pass gradients to
+    /// bridges, but not train its own weights).
+    public var isQuantized: Bool { weights.contains { $0.weight.quantized != nil } }
 
     /// Freezes (or unfreezes) every weight: frozen weights get no gradient buffers and no
     /// weight-gradient work, while gradients still flow through them to their inputs.
+    /// Unfreezing a quantized model is a programming error: callers check `isQuantized` first
+    /// and tell the user (quantized weights have no gradient to take).
     public func setTrainable(_ trainable: Bool) {
+        precondition(!trainable || !isQuantized, "a model with quantized weights cannot be made trainable")
         for (_, t) in parameters {
             t.requiresGrad = trainable
             if !trainable { t.grad = nil }
@@ -110,8 +131,10 @@ public final class TransformerLM {
     public func mergeLowRankAdapters() {
         for (_, layer) in projections {
             guard let adapter = layer.slot.adapter else { continue }
+            // Callers refuse LoRA on quantized models before training, so this is a bug if hit.
+            guard let weight = layer.weight.dense else { preconditionFailure("cannot merge an adapter into a quantized weight") }
             let delta = adapter.delta
-            for i in 0..<delta.count { layer.weight.data[i] += delta[i] }
+            for i in 0..<delta.count { weight.data[i] += delta[i] }
             layer.slot.adapter = nil
         }
     }
@@ -123,7 +146,7 @@ public final class TransformerLM {
 
     /// Token (and learned position) embeddings for positions `start ..< start + T`: `(B, T, C)`.
     public func embed(_ tokens: TokenBatch, startPosition start: Int = 0) -> Tensor {
-        var x = Tensor.embedding(tokenEmbedding, ids: tokens.ids, shape: [tokens.batch, tokens.length])
+        var x = Tensor.embedding(embedding, ids: tokens.ids, shape: [tokens.batch, tokens.length])
         if config.embeddingScale != 1 { x = x.scaled(by: config.embeddingScale) }
         if let positionEmbedding {
             let positions = (start..<(start + tokens.length)).map { $0 }
@@ -141,7 +164,7 @@ public final class TransformerLM {
 
     /// Final norm and output projection: `(B, T, C) -> (B, T, V)`.
     public func logits(fromHidden h: Tensor) -> Tensor {
-        finalNorm(h).linear(lmHead ?? tokenEmbedding)
+        finalNorm(h).linear(head ?? embedding)
     }
 
     /// A forward pass.

@@ -13,6 +13,15 @@ public enum WeightInit {
 /// tensor straight from a file, so a loaded model never computes values it then overwrites.
 public protocol WeightSource {
     mutating func weight(_ name: String, shape: [Int], initial: WeightInit) throws -> Tensor
+    /// A projection's `(out, in)` weight, which a checkpoint may hold quantized (frozen). The
+    /// default asks `weight` for float32, so random initialisation draws exactly as before.
+    mutating func matrix(_ name: String, shape: [Int], initial: WeightInit) throws -> WeightMatrix
+}
+
+extension WeightSource {
+    public mutating func matrix(_ name: String, shape: [Int], initial: WeightInit) throws -> WeightMatrix {
+        .dense(try weight(name, shape: shape, initial: initial))
+    }
 }
 
 /// Fresh trainable weights drawn from one seeded stream, in construction order.

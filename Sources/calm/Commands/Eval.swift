@@ -9,10 +9,13 @@ import Foundation
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exact-match accuracy of greedy completions on a JSONL prompt/completion file.")
+        abstract: "Exact-match accuracy of greedy completions on a JSONL prompt/completion file, or perplexity on plain text.")
 
     @OptionGroup var source: ModelSource
-    @Option(help: "JSONL file of {\"prompt\": ..., \"completion\": ...} records.") var data: String
+    @Option(help: "JSONL file of {\"prompt\": ..., \"completion\": ...} records.") var data: String?
+    @Option(help: "Plain-text file: mean next-token loss and perplexity instead of exact match.") var perplexity: String?
+    @Option(parsing: .unconditional, help: "With --perplexity: tokens per window, <bos> included (default: the model's context, at most 1024).")
+    var window: Int?
     @Option(parsing: .unconditional, help: "Longest completion to generate (never past the model's context).") var maxTokens = 32
     @Option(parsing: .unconditional, help: "Evaluate only the first N records.") var limit: Int?
     @Option(help: "With --composition: write per-token gate values (JSONL, one line per record) to this file.")
@@ -28,7 +31,11 @@ struct Eval: ParsableCommand {
         try runtime.apply()
         if gates != nil && source.composition == nil { throw CLIError("--gates needs --composition") }
         if let gates { try OutputPath.validate(gates, option: "--gates") }
+        guard (data == nil) != (perplexity == nil) else { throw CLIError("give exactly one of --data and --perplexity") }
+        try OptionCheck.atLeast(window, 2, "--window")
         let loaded = try source.load()
+        if let perplexity { return try PerplexityEvaluation(file: perplexity, window: window, json: json).run(loaded) }
+        guard let data else { return }
         let tokenizer = loaded.tokenizer
         guard let bytes = FileManager.default.contents(atPath: data), let text = String(data: bytes, encoding: .utf8) else {
             throw DataError("\(data): cannot read the file")

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CALMModels
+import Foundation
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,12 +17,16 @@ struct Generate: ParsableCommand {
     @Option(help: "With --chat: a system message before the user's.") var system: String?
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var runtime: RuntimeOptions
+    @Flag(help: "Print load, prompt and per-token timings to standard error.") var stats = false
+    @Flag(help: "Keep generating past the end-of-sequence token (fixed-length runs for timing).") var ignoreEOS = false
 
     func run() throws {
         try sampling.checkRanges()
         try sampling.options.validate()
         try runtime.apply()
+        let started = DispatchTime.now().uptimeNanoseconds
         let loaded = try source.load()
+        let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let tokenizer = loaded.tokenizer
         tokenizer.warnAboutUnknownPieces(in: [prompt], what: "--prompt")
         guard chat || system == nil else { throw CLIError("--system: only with --chat") }
@@ -38,9 +44,17 @@ struct Generate: ParsableCommand {
             throw CLIError("--prompt: \(ids.count) tokens fill the model's context of \(loaded.maxContext); nothing can follow")
         }
         let budget = min(sampling.maxTokens ?? room, room)
+        let timings = GenerationTimings()
         let generated = try loaded.decoder.generate(prompt: ids, maxTokens: budget, sampling: sampling.options,
-                                                    stopToken: tokenizer.eosID)
+                                                    stopToken: ignoreEOS ? nil : tokenizer.eosID, timings: timings)
         print(tokenizer.decode(generated))
+        if stats {
+            let perSecond = timings.decodeSeconds > 0 ? Double(timings.decodeSteps) / timings.decodeSeconds : 0
+            FileHandle.standardError.write(Data(String(
+                format: "load %.3f s; prompt %d tokens in %.3f s; %d tokens decoded in %.3f s (%.1f tokens/s)\n",
+                loadSeconds, timings.promptTokens, timings.prefillSeconds, timings.decodeSteps, timings.decodeSeconds,
+                perSecond).utf8))
+        }
         // Generation stops before appending end-of-sequence, so a full budget means no stop token came.
         if generated.count == room, (sampling.maxTokens ?? .max) > room {
             note("stopped at the model's context limit (\(loaded.maxContext) tokens, \(ids.count) of them the prompt) before end-of-sequence")

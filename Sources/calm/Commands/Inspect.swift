@@ -16,7 +16,7 @@ struct Inspect: ParsableCommand {
         print("file:        \(file)")
         print("format:      \(CheckpointFormat.name) v\(CheckpointFormat.version), kind \(kind)")
         print("checksums:   \(try checksums(h5))")
-        let parameters: [(name: String, shape: [Int])]
+        let parameters: [(name: String, shape: [Int], storage: String)]
         if kind == "composition" {
             parameters = try describeComposition()
         } else {
@@ -37,21 +37,22 @@ struct Inspect: ParsableCommand {
         return "present (\(CheckpointIntegrity.scheme)), all verified"
     }
 
-    private func describeModel() throws -> [(name: String, shape: [Int])] {
+    private func describeModel() throws -> [(name: String, shape: [Int], storage: String)] {
         let checkpoint = try ModelCheckpoint.load(file)
         let model = checkpoint.model
         print("model type:  \(model.config.architecture)")
-        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(model.parameterCount * 4) / 1_048_576)) MiB as float32)")
+        let bytes = model.weights.reduce(0) { $0 + $1.weight.byteCount }
+        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(bytes) / 1_048_576)) MiB in memory\(model.isQuantized ? ", quantized" : " as float32"))")
         print("tokenizer:   \(type(of: checkpoint.tokenizer).kind), \(checkpoint.tokenizer.vocabularySize) tokens, fingerprint \(checkpoint.tokenizer.fingerprint.prefix(16))")
         print("config:")
         let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(model.config.jsonString().utf8)),
                                                 options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: pretty, as: UTF8.self).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        return model.parameters.map { ($0.name, $0.tensor.shape) }
+        return model.weights.map { ($0.name, $0.weight.shape, $0.weight.quantized?.format.rawValue ?? "f32") }
     }
 
     /// Reads the composition without loading its anchor and experts, so it works anywhere.
-    private func describeComposition() throws -> [(name: String, shape: [Int])] {
+    private func describeComposition() throws -> [(name: String, shape: [Int], storage: String)] {
         let (spec, h5) = try CompositionCheckpoint.readSpec(file)
         print("anchor:      \(spec.anchor.path) (\(spec.anchor.architecture), hash \(spec.anchor.contentHash.prefix(12)))")
         print("heads:       \(spec.heads)")
@@ -72,16 +73,18 @@ struct Inspect: ParsableCommand {
             print(cost.rendered())
         }
         return try h5.children(of: CheckpointFormat.tensorsGroup).map { name in
-            (name, try h5.shape(of: "\(CheckpointFormat.tensorsGroup)/\(name)"))
+            (name, try h5.shape(of: "\(CheckpointFormat.tensorsGroup)/\(name)"), "f32")
         }
     }
 
-    private func printTable(_ parameters: [(name: String, shape: [Int])]) {
-        let rows = parameters.map { ($0.name, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]", "\($0.shape.reduce(1, *))") }
+    private func printTable(_ parameters: [(name: String, shape: [Int], storage: String)]) {
+        let rows = parameters.map { ($0.name, "[" + $0.shape.map(String.init).joined(separator: ", ") + "]", "\($0.shape.reduce(1, *))", $0.storage) }
         let w0 = max(6, rows.map(\.0.count).max() ?? 0), w1 = max(5, rows.map(\.1.count).max() ?? 0)
-        print("\n" + "tensor".padding(toLength: w0, withPad: " ", startingAt: 0) + "  " + "shape".padding(toLength: w1, withPad: " ", startingAt: 0) + "  elements")
-        for (name, shape, count) in rows {
-            print(name.padding(toLength: w0, withPad: " ", startingAt: 0) + "  " + shape.padding(toLength: w1, withPad: " ", startingAt: 0) + "  " + count)
+        let w2 = max(8, rows.map(\.2.count).max() ?? 0)
+        func pad(_ s: String, _ w: Int) -> String { s.padding(toLength: w, withPad: " ", startingAt: 0) }
+        print("\n" + pad("tensor", w0) + "  " + pad("shape", w1) + "  " + pad("elements", w2) + "  type")
+        for (name, shape, count, storage) in rows {
+            print(pad(name, w0) + "  " + pad(shape, w1) + "  " + pad(count, w2) + "  " + storage)
         }
     }
 }

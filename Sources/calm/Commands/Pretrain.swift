@@ -53,6 +53,9 @@ struct Pretrain: ParsableCommand {
         try runtime.apply()
         let start = try startingPoint()
         let model = start.model, tokenizer = start.tokenizer, options = start.options
+        if model.isQuantized {
+            throw CLIError("\(resume ?? initFrom ?? ""): has quantized weights, which cannot train; start from the float32 checkpoint")
+        }
         var trainable = model.parameters
         if let loraRank {
             trainable = model.attachLowRankAdapters(rank: loraRank, alpha: Float(loraRank), seed: options.seed)

@@ -1,0 +1,156 @@
+#include "internal.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* AVX2 + FMA + F16C kernels. Each function carries its own target attribute instead of
+   compiling the target with -mavx2, so the portable code around them stays runnable on any
+   x86-64 CPU and kernels.c can choose at run time. */
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+CK_AVX2 static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+CK_AVX2 static inline __m256 low8(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
+CK_AVX2 static inline __m256 high8(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))); }
+
+/* The 32 quants of a Q4_0 block as int8 in [-8, 7]: values 0-15 from the low nibbles, 16-31
+   from the high nibbles. */
+CK_AVX2 static inline void q4_nibbles(const uint8_t *qs, int subtract8, __m128i *first, __m128i *second) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i lo = _mm_and_si128(raw, mask);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+    if (subtract8) {
+        const __m128i eight = _mm_set1_epi8(8);
+        lo = _mm_sub_epi8(lo, eight);
+        hi = _mm_sub_epi8(hi, eight);
+    }
+    *first = lo;
+    *second = hi;
+}
+
+/* Sum over one block of q[j] * x[j] for 32 int8 quants held in two 16-byte halves. */
+CK_AVX2 static inline __m256 block_dot(__m128i q0, __m128i q1, const float *x) {
+    __m256 s = _mm256_mul_ps(low8(q0), _mm256_loadu_ps(x));
+    s = _mm256_fmadd_ps(high8(q0), _mm256_loadu_ps(x + 8), s);
+    s = _mm256_fmadd_ps(low8(q1), _mm256_loadu_ps(x + 16), s);
+    return _mm256_fmadd_ps(high8(q1), _mm256_loadu_ps(x + 24), s);
+}
+
+CK_AVX2 static inline __m256 block_sum(const float *x) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8)),
+                         _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)));
+}
+
+CK_AVX2 static inline __m256 bf16x8(const uint8_t *p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const float *x) {
+    const int64_t blocks = cols / CK_BLOCK;
+    __m256 acc = _mm256_setzero_ps();
+    __m128i q0, q1;
+    switch (format) {
+    case CK_Q8_0:
+        for (int64_t b = 0; b < blocks; b++, row += 34, x += CK_BLOCK) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
+            q0 = _mm_loadu_si128((const __m128i *)(row + 2));
+            q1 = _mm_loadu_si128((const __m128i *)(row + 18));
+            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
+        }
+        return hsum(acc);
+    case CK_Q4_0:
+        for (int64_t b = 0; b < blocks; b++, row += 18, x += CK_BLOCK) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
+            q4_nibbles(row + 2, 1, &q0, &q1);
+            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
+        }
+        return hsum(acc);
+    case CK_Q4_1: {
+        /* sum (q d + m) x = d sum q x + m sum x: the offset needs only the block's sum of x. */
+        __m256 offset = _mm256_setzero_ps();
+        for (int64_t b = 0; b < blocks; b++, row += 20, x += CK_BLOCK) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
+            const __m256 m = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row + 2)));
+            q4_nibbles(row + 4, 0, &q0, &q1);
+            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
+            offset = _mm256_fmadd_ps(m, block_sum(x), offset);
+        }
+        return hsum(_mm256_add_ps(acc, offset));
+    }
+    case CK_BF16: {
+        int64_t c = 0;
+        __m256 acc2 = _mm256_setzero_ps();
+        for (; c + 16 <= cols; c += 16) {
+            acc = _mm256_fmadd_ps(bf16x8(row + 2 * c), _mm256_loadu_ps(x + c), acc);
+            acc2 = _mm256_fmadd_ps(bf16x8(row + 2 * c + 16), _mm256_loadu_ps(x + c + 8), acc2);
+        }
+        float sum = hsum(_mm256_add_ps(acc, acc2));
+        for (; c < cols; c++) sum += ck_bf16_to_float(ck_load_u16(row + 2 * c)) * x[c];
+        return sum;
+    }
+    default: return 0.0f;
+    }
+}
+
+CK_AVX2 void ck_matvec_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
+                            const float *bias, float *y) {
+    const size_t rowBytes = ck_row_bytes(format, cols);
+    for (int64_t r = 0; r < rows; r++) {
+        const float sum = dot_row(format, w + (size_t)r * rowBytes, cols, x);
+        y[r] = bias ? sum + bias[r] : sum;
+    }
+}
+
+/* Same values as the portable dequantizer: q * d exactly, and for Q4_1 a separate multiply
+   and add (no FMA), so both paths give identical floats. */
+CK_AVX2 static void store_block(__m128i q0, __m128i q1, __m256 d, const __m256 *m, float *out) {
+    __m256 v[4] = {_mm256_mul_ps(low8(q0), d), _mm256_mul_ps(high8(q0), d), _mm256_mul_ps(low8(q1), d),
+                   _mm256_mul_ps(high8(q1), d)};
+    for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + 8 * i, m ? _mm256_add_ps(v[i], *m) : v[i]);
+}
+
+CK_AVX2 void ck_dequantize_rows_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out) {
+    const int64_t blocks = cols / CK_BLOCK;
+    const size_t rowBytes = ck_row_bytes(format, cols);
+    __m128i q0, q1;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *row = w + (size_t)r * rowBytes;
+        float *o = out + r * cols;
+        switch (format) {
+        case CK_Q8_0:
+            for (int64_t b = 0; b < blocks; b++, row += 34, o += CK_BLOCK) {
+                q0 = _mm_loadu_si128((const __m128i *)(row + 2));
+                q1 = _mm_loadu_si128((const __m128i *)(row + 18));
+                store_block(q0, q1, _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row))), NULL, o);
+            }
+            break;
+        case CK_Q4_0:
+            for (int64_t b = 0; b < blocks; b++, row += 18, o += CK_BLOCK) {
+                q4_nibbles(row + 2, 1, &q0, &q1);
+                store_block(q0, q1, _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row))), NULL, o);
+            }
+            break;
+        case CK_Q4_1:
+            for (int64_t b = 0; b < blocks; b++, row += 20, o += CK_BLOCK) {
+                const __m256 m = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row + 2)));
+                q4_nibbles(row + 4, 0, &q0, &q1);
+                store_block(q0, q1, _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row))), &m, o);
+            }
+            break;
+        case CK_BF16: {
+            int64_t c = 0;
+            for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(o + c, bf16x8(row + 2 * c));
+            for (; c < cols; c++) o[c] = ck_bf16_to_float(ck_load_u16(row + 2 * c));
+            break;
+        }
+        default: break;
+        }
+    }
+}
+#endif

@@ -1,0 +1,43 @@
+#ifndef CALM_CKERNELS_H
+#define CALM_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kernels for frozen weights stored in ggml's block formats. A matrix is `rows` rows of
+   `cols` values; each row is its own run of blocks (row_bytes apart), so a row range is a
+   plain pointer offset. Every product accumulates in float32. */
+
+/* Block formats, numbered as the Swift `QuantizationFormat` raw values expect. */
+enum {
+    CK_Q8_0 = 0,  /* 34 bytes per 32 values: f16 d, 32 x int8 q;          value = q * d      */
+    CK_Q4_0 = 1,  /* 18 bytes per 32 values: f16 d, 16 bytes of nibbles;   value = (q - 8) * d */
+    CK_Q4_1 = 2,  /* 20 bytes per 32 values: f16 d, f16 m, 16 bytes;       value = q * d + m  */
+    CK_BF16 = 3   /* 2 bytes per value: the upper half of a float32                           */
+};
+
+/* Bytes of one row of `cols` values (cols must be a multiple of the block size). */
+size_t ck_row_bytes(int format, int64_t cols);
+
+/* f32 -> blocks with ggml's quantize_row_*_ref rounding (and its fp32 -> bf16 conversion). */
+void ck_quantize_row(int format, const float *x, uint8_t *y, int64_t cols);
+
+/* rows x cols values from `w` (rows of row_bytes) into `out` (rows, cols), row-major. */
+void ck_dequantize_rows(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out);
+
+/* y[r] = sum_c W[r, c] x[c] (+ bias[r] when bias is not NULL), for r < rows. */
+void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
+               const float *bias, float *y);
+
+/* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
+uint16_t ck_float_to_half(float f);
+float ck_half_to_float(uint16_t h);
+
+/* Whether ck_dequantize_rows and ck_matvec use the AVX2/FMA/F16C kernels (decided once from
+   the CPU). */
+int ck_uses_avx2(void);
+
+/* The plain C versions they fall back to, callable directly so tests can compare both. */
+void ck_dequantize_rows_portable(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out);
+void ck_matvec_portable(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
+                        const float *bias, float *y);
+#endif
