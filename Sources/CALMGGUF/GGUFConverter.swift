@@ -19,12 +19,14 @@ public enum GGUFConverter {
         }
     }
 
-    public static func load(path: String) throws -> Converted {
-        try load(file: GGUFFile.open(path))
+    /// - keepQuantized: Q8_0/Q4_0/Q4_1/BF16 matrices stay in their stored blocks (frozen);
+    ///   every other type is widened to float32.
+    public static func load(path: String, keepQuantized: Bool = false) throws -> Converted {
+        try load(file: GGUFFile.open(path), keepQuantized: keepQuantized)
     }
 
     /// Converts an opened (validated) file.
-    public static func load(file: GGUFFile) throws -> Converted {
+    public static func load(file: GGUFFile, keepQuantized: Bool = false) throws -> Converted {
         let path = file.path
         let metadata = GGUFMetadata(file)
         if let parts = try metadata.optionalInt("split.count"), parts > 1 {
@@ -32,7 +34,7 @@ public enum GGUFConverter {
         }
         let architecture = try GGUFArchitecture.named(try metadata.string("general.architecture"), path: path)
         let config = try architecture.config(metadata, file: file)
-        var weights = GGUFWeights(file: file, sources: architecture.sources(for: config))
+        var weights = GGUFWeights(file: file, sources: architecture.sources(for: config), keepQuantized: keepQuantized)
         let model = try TransformerLM(config: config, weights: &weights)
         let used = weights.used
         for t in file.tensors where !used.contains(t.name) && !architecture.isConsumedElsewhere(t.name, config: config) {
@@ -47,8 +49,8 @@ public enum GGUFConverter {
 
     /// Converts `path` and writes a CALM model checkpoint to `output` (atomically).
     @discardableResult
-    public static func convert(path: String, to output: String) throws -> Converted {
-        let converted = try load(path: path)
+    public static func convert(path: String, to output: String, keepQuantized: Bool = false) throws -> Converted {
+        let converted = try load(path: path, keepQuantized: keepQuantized)
         try ModelCheckpoint.save(model: converted.model, tokenizer: converted.tokenizer, to: output)
         return converted
     }

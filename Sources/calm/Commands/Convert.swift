@@ -28,6 +28,8 @@ struct Convert: ParsableCommand {
     @Option(help: "The expert's domain (with --register).") var domain: String?
     @Option(help: "A one-line description (with --register).") var description = ""
     @Flag(help: "Replace an expert already registered under the --register name.") var replace = false
+    @Flag(help: "GGUF: widen every tensor to float32 (by default Q8_0, Q4_0, Q4_1 and BF16 matrices stay as stored).")
+    var float32 = false
     @OptionGroup var registry: RegistryOptions
 
     func validate() throws {
@@ -39,10 +41,10 @@ struct Convert: ParsableCommand {
         try OutputPath.validate(output, option: "<output>")
         let model: TransformerLM, tokenizer: HuggingFaceTokenizer, family: String, weights: String
         if GGUFConverter.isGGUF(source) {
-            let converted = try GGUFConverter.convert(path: source, to: output)
+            let converted = try GGUFConverter.convert(path: source, to: output, keepQuantized: !float32)
             (model, tokenizer, family) = (converted.model, converted.tokenizer, "GGUF \(converted.architecture.family.rawValue)")
             let types = converted.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }
-            weights = "GGUF v\(converted.file.version), \(converted.file.tensors.count) tensors (\(types.joined(separator: ", "))) -> F32"
+            weights = "GGUF v\(converted.file.version), \(converted.file.tensors.count) tensors (\(types.joined(separator: ", "))) -> \(float32 ? "F32" : "kept where supported (\(model.weights.filter { $0.1.quantized != nil }.count) quantized matrices), else F32")"
         } else {
             let converted = try HuggingFaceConverter.convert(directory: source, to: output)
             (model, tokenizer, family) = (converted.model, converted.tokenizer, converted.architecture.causalLMClass)
