@@ -71,8 +71,13 @@ extension Tensor {
         if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
         let out = [Float].uninitialized(count: rows * outF) { o in
             guard rows > 0, outF > 0 else { return }
+            guard inF > 0 else {
+                // No inputs: every output is its bias (the blocks are empty, nothing to read).
+                for r in 0..<rows { for j in 0..<outF { o[r * outF + j] = bias?.data[j] ?? 0 } }
+                return
+            }
             x.data.withUnsafeBufferPointer { xp in
-                if rows <= QuantizedKernels.matvecRowLimit || inF == 0 {
+                if rows <= QuantizedKernels.matvecRowLimit {
                     withOptionalPointer(bias) { bp in
                         for r in 0..<rows {
                             QuantizedKernels.matvec(weight, x: xp.baseAddress! + r * inF, bias: bp, y: o.baseAddress! + r * outF)
@@ -97,7 +102,7 @@ extension Tensor {
         outShape[outShape.count - 1] = outF
         return .result(shape: outShape, data: out, inputs: bias.map { [x, $0] } ?? [x]) { out in
             out.grad!.withUnsafeBufferPointer { g in
-                if x.requiresGrad, rows > 0 {
+                if x.requiresGrad, rows > 0, inF > 0 {
                     x.withGradBuffer { gx in
                         QuantizedKernels.forEachPanel(weight) { start, count, panel in
                             // dX (rows, in) += dY[:, start ..< start + count] (rows, count) · panel (count, in)
