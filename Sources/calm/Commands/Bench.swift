@@ -6,7 +6,7 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmark composition training and composed decoding at fixed shapes (random weights).",
+        abstract: "Benchmark composition training and composed decoding at fixed shapes (random weights), or a checkpoint's load, prefill and decoding.",
         discussion: """
             S: vocab 64, sequence 128, batch 16; anchor 256 wide, 8 blocks, 8 heads, FFN 1024; two augments \
             128 wide, 8 blocks, 4 heads, FFN 512; connections (3,3) and (7,7). M: vocab 512, sequence 256, \
@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
     enum Size: String, ExpressibleByArgument { case S, M }
 
     @Option(help: "Shape set: S or M.") var config: Size = .S
+    @OptionGroup var checkpoint: CheckpointBenchOptions
     @Option(parsing: .unconditional, help: "Timed training steps (after one warm-up step); 0 measures decoding only.") var steps = 5
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
@@ -45,6 +46,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try OptionCheck.atLeast(steps, 0, "--steps")
         try runtime.apply()
+        if checkpoint.isRequested { return try checkpoint.run(json: json) }
         let s = shapes
         func lm(_ p: (width: Int, layers: Int, heads: Int, ffn: Int), seed: UInt64) throws -> TransformerLM {
             try TransformerLM(config: .llama(vocabSize: s.vocab, hiddenSize: p.width, numLayers: p.layers, numHeads: p.heads,

