@@ -90,6 +90,7 @@ let package = Package(
                 permissions: [.writeToPackageDirectory(reason: "The converted checkpoint (and a registered expert) is written into the package")]),
             dependencies: ["calm"]),
 
+        .testTarget(name: "CALMSupportTests", dependencies: ["CALMSupport"]),
         .testTarget(name: "CALMTensorTests", dependencies: ["CALMTensor"]),
         .testTarget(name: "CALMTokenizersTests", dependencies: ["CALMTokenizers"]),
         .testTarget(name: "CALMModelsTests", dependencies: ["CALMSupport", "CALMTokenizers", "CALMModels", "CALMCheckpoint"]),

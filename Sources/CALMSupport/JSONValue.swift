@@ -24,7 +24,7 @@ public enum JSONValue: Decodable, Equatable, Sendable {
     }
 
     /// Parses `data`; nil when it is not JSON.
-    public static func parse(_ data: Data) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: data) }
+    public static func parse(_ data: Data) -> JSONValue? { JSONParser.parse(data) }
 
     public var object: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
     public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
