@@ -13,14 +13,7 @@ swift build -c release --product calm >/dev/null
 calm=.build/release/calm
 work=${CALM_BENCH_DIR:-$(mktemp -d)}
 echo '{"prompt": "a", "completion": "b"}' > "$work/data.jsonl"
-cat > "$work/config.json" <<'JSON'
-{"architecture": "llama", "vocab_size": 49152, "hidden_size": 576, "num_layers": 30, "num_heads": 9,
- "num_kv_heads": 3, "head_dim": 64, "intermediate_size": 1536, "max_positions": 8192, "norm": "rms",
- "norm_eps": 1e-5, "norm_weight_offset": 0, "positions": "rope", "rope_theta": 100000, "activation": "silu",
- "gated_mlp": true, "qkv_bias": false, "attention_output_bias": false, "mlp_bias": false,
- "tied_embeddings": true, "embedding_scale": 1}
-JSON
-[ -f "$work/f32.h5" ] || $calm pretrain --data "$work/data.jsonl" --config "$work/config.json" --steps 0 --output "$work/f32.h5" >/dev/null 2>&1
+[ -f "$work/f32.h5" ] || $calm pretrain --data "$work/data.jsonl" --config Benchmarks/smollm2-135m.json --steps 0 --output "$work/f32.h5" >/dev/null 2>&1
 for f in $formats; do
     if [ ! -f "$work/$f.h5" ]; then
         if [[ $f == *-emb ]]; then

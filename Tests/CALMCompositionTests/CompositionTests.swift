@@ -135,25 +135,6 @@ struct CompositionGradientTests {
             ("a", try tinyLM(width: 12, layers: 2, heads: 2, seed: 2), [Connection(anchorLayer: -1, augmentLayer: 1), Connection(anchorLayer: 1, augmentLayer: 0)]),
         ], rotaryBridges: rotary)
         randomizeOutputs(model)
-        let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 0], batch: 2, length: 6)
-        let mask = [false, false, true, true, true, true, false, true, true, true, true, false]
-        for (_, p) in model.parameters { p.zeroGrad() }
-        model.loss(tokens, lossMask: mask).backward()
-        var g = SeededGenerator(seed: 8)
-        for (name, p) in model.parameters {
-            for _ in 0..<3 {
-                let i = Int(g.next() % UInt64(p.count))
-                // Small steps: the tiny random augment's states have small norms, where the
-                // bridge's RMS norm is strongly curved.
-                let saved = p.data[i], eps: Float = 2e-3
-                p.data[i] = saved + eps
-                let plus = withoutGradients { model.loss(tokens, lossMask: mask).item }
-                p.data[i] = saved - eps
-                let minus = withoutGradients { model.loss(tokens, lossMask: mask).item }
-                p.data[i] = saved
-                let numeric = (plus - minus) / (2 * eps), analytic = p.grad?[i] ?? 0
-                #expect(abs(numeric - analytic) <= 3e-2 * max(1, abs(numeric)), "\(name)[\(i)]: \(analytic) vs \(numeric)")
-            }
-        }
+        expectBridgeGradientsMatchFiniteDifferences(model)
     }
 }

@@ -198,24 +198,7 @@ struct ToyAugmentTests {
             ("toy", try toyLM(), [Connection(anchorLayer: 0, augmentLayer: 1), Connection(anchorLayer: 2, augmentLayer: 2)]),
         ])
         randomizeOutputs(model)
-        let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 0], batch: 2, length: 6)
-        let mask = [false, false, true, true, true, true, false, true, true, true, true, false]
-        for (_, p) in model.parameters { p.zeroGrad() }
-        model.loss(tokens, lossMask: mask).backward()
-        var g = SeededGenerator(seed: 8)
-        for (name, p) in model.parameters {
-            for _ in 0..<3 {
-                let i = Int(g.next() % UInt64(p.count))
-                let saved = p.data[i], eps: Float = 2e-3
-                p.data[i] = saved + eps
-                let plus = withoutGradients { model.loss(tokens, lossMask: mask).item }
-                p.data[i] = saved - eps
-                let minus = withoutGradients { model.loss(tokens, lossMask: mask).item }
-                p.data[i] = saved
-                let numeric = (plus - minus) / (2 * eps), analytic = p.grad?[i] ?? 0
-                #expect(abs(numeric - analytic) <= 3e-2 * max(1, abs(numeric)), "\(name)[\(i)]: \(analytic) vs \(numeric)")
-            }
-        }
+        expectBridgeGradientsMatchFiniteDifferences(model)
     }
 
     // MARK: (d) composition checkpoint
