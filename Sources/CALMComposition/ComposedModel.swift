@@ -191,7 +191,7 @@ extension ComposedModel: IncrementalDecoder {
                     cache.store(keys: k, values: v)
                 }
             }
-            let logits = anchor.forward(batch, cache: state.anchorCache) { layer, h in
+            let logits = anchor.lastPositionLogits(batch, cache: state.anchorCache) { layer, h in
                 guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
                 var out = h
                 for (i, j) in targets {
@@ -201,9 +201,9 @@ extension ComposedModel: IncrementalDecoder {
                     out = out.adding(delta)
                 }
                 return out
-            }.logits!
+            }
             for cache in state.bridgeCaches.joined() { cache.advance(by: tokens.count) }
-            return Array(logits.data[((tokens.count - 1) * vocabularySize)...])
+            return logits
         }
     }
 }

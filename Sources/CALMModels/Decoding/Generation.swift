@@ -26,10 +26,7 @@ extension TransformerLM: IncrementalDecoder {
     public func startDecoding(capacity: Int) -> KVCache { makeCache(capacity: min(capacity, maxContext)) }
 
     public func feed(_ tokens: [Int], state cache: KVCache) -> [Float] {
-        withoutGradients {
-            let logits = forward(TokenBatch(tokens), cache: cache).logits!  // (1, T, V)
-            return Array(logits.data[((tokens.count - 1) * config.vocabSize)...])
-        }
+        withoutGradients { lastPositionLogits(TokenBatch(tokens), cache: cache) }
     }
 }
 

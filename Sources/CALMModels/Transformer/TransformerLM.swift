@@ -195,6 +195,14 @@ public final class TransformerLM {
         return ForwardOutput(logits: logits, hidden: hidden)
     }
 
+    /// Appends `tokens` (one sequence) to `cache` and returns the logits after the last one:
+    /// the output projection runs for that position only, not for every prompt position.
+    public func lastPositionLogits(_ tokens: TokenBatch, cache: KVCache, hook: BlockHook? = nil) -> [Float] {
+        let last = config.numLayers - 1
+        let h = forward(tokens, cache: cache, collect: [last], upTo: last, hook: hook).hidden[last]!  // (1, T, C)
+        return logits(fromHidden: h.gatheringRows([tokens.length - 1])).data  // (1, V)
+    }
+
     /// Mean next-token cross-entropy of `tokens`, scoring position t+1 from position t where
     /// `lossMask[b·T + t + 1]` is true (all positions when no mask is given).
     public func loss(_ tokens: TokenBatch, lossMask: [Bool]? = nil, hook: BlockHook? = nil) -> Tensor {
