@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
-swift test --skip-build
+# Suites run one at a time: one full run in about ten aborted with a heap-corruption report
+# ("munmap_chunk(): invalid pointer") while suites ran concurrently; serial runs never have.
+# The cause is not found yet (see the issue notes); concurrency inside a test is unchanged.
+swift test --skip-build --no-parallel
 registry=$(mktemp -d)
 trap 'rm -rf "$registry"' EXIT
 expert=$(ls checkpoints/experts/kv-[0-9a-f]*.h5 | head -n 1)
