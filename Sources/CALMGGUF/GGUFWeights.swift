@@ -66,25 +66,31 @@ public struct GGUFWeights: WeightSource {
         case .add:
             throw fail("tensor \(tensor): an offset cannot be applied to quantized blocks")
         case .unpermuteRows(let heads):
-            guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
-                throw fail("tensor \(tensor) has \(rows) rows, which do not split into \(heads) heads of even size")
-            }
-            let (dim, half) = (rows / heads, rows / heads / 2)
-            var out = [UInt8](repeating: 0, count: bytes.count)
-            for h in 0..<heads {
-                for i in 0..<half {
-                    for j in 0..<2 {
-                        let from = (h * dim + 2 * i + j) * rowBytes, to = (h * dim + j * half + i) * rowBytes
-                        out[to..<(to + rowBytes)] = bytes[from..<(from + rowBytes)]
-                    }
-                }
-            }
-            return (rows, out)
+            return (rows, try unpermutedRows(bytes, rows: rows, heads: heads, rowWidth: rowBytes, tensor: tensor))
         case .fusedPart(let part, let parts):
             guard rows % parts == 0 else { throw fail("tensor \(tensor) has \(rows) rows, which do not split into \(parts) parts") }
             let n = rows / parts
             return (n, Array(bytes[(part * n * rowBytes)..<((part + 1) * n * rowBytes)]))
         }
+    }
+
+    /// Undoes llama.cpp's q/k row permutation on rows of `rowWidth` elements (float values, or
+    /// the bytes of a quantized row): stored row h·D + 2i + j is Hugging Face row h·D + j·D/2 + i.
+    private func unpermutedRows<T>(_ values: [T], rows: Int, heads: Int, rowWidth: Int, tensor: String) throws -> [T] {
+        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
+            throw fail("tensor \(tensor) has \(rows) rows, which do not split into \(heads) heads of even size")
+        }
+        let (dim, half) = (rows / heads, rows / heads / 2)
+        var out = values
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let from = (h * dim + 2 * i + j) * rowWidth, to = (h * dim + j * half + i) * rowWidth
+                    out[to..<(to + rowWidth)] = values[from..<(from + rowWidth)]
+                }
+            }
+        }
+        return out
     }
 
     private func fail(_ message: String) -> GGUFError { GGUFError(path: file.path, message) }
@@ -112,23 +118,8 @@ public struct GGUFWeights: WeightSource {
         case .add(let offset):
             return (shape, data.map { $0 + offset })
         case .unpermuteRows(let heads):
-            // Rows (H·D) of width W: stored row h·D + 2i + j is Hugging Face row h·D + j·D/2 + i.
             let rows = shape.first ?? 0
-            guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
-                throw fail("tensor \(tensor) has \(rows) rows, which do not split into \(heads) heads of even size")
-            }
-            let width = shape.dropFirst().reduce(1, *)
-            let (dim, half) = (rows / heads, rows / heads / 2)
-            var out = [Float](repeating: 0, count: data.count)
-            for h in 0..<heads {
-                for i in 0..<half {
-                    for j in 0..<2 {
-                        let from = (h * dim + 2 * i + j) * width, to = (h * dim + j * half + i) * width
-                        out[to..<(to + width)] = data[from..<(from + width)]
-                    }
-                }
-            }
-            return (shape, out)
+            return (shape, try unpermutedRows(data, rows: rows, heads: heads, rowWidth: shape.dropFirst().reduce(1, *), tensor: tensor))
         case .fusedPart(let part, let parts):
             guard let rows = shape.first, rows % parts == 0 else {
                 throw fail("tensor \(tensor) has shape \(shape), which does not split into \(parts) parts")
