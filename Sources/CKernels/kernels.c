@@ -19,9 +19,14 @@ void ck_dequantize_rows(int format, const uint8_t *w, int64_t rows, int64_t cols
     ck_dequantize_rows_portable(format, w, rows, cols, out);
 }
 
-void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias, float *y) {
+void ck_matvec_rows(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a,
+                    const float *bias, float *y) {
 #if defined(__x86_64__)
-    if (ck_uses_avx2()) { ck_matvec_avx2(format, w, rows, cols, x, bias, y); return; }
+    if (ck_uses_avx2()) { ck_matvec_avx2(format, w, rows, cols, a, bias, y); return; }
 #endif
-    ck_matvec_portable(format, w, rows, cols, x, bias, y);
+    ck_matvec_portable(format, w, rows, cols, a->x, bias, y);
+}
+
+void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias, float *y) {
+    ck_matvec_threads(format, w, rows, cols, x, bias, y, 1);
 }

@@ -66,7 +66,7 @@ struct QuantizedKernelTests {
         #expect(abs(y.item - zip(q.dequantized().data, x).map(*).reduce(0, +)) < 1e-5)
     }
 
-    /// Rows 1 and 2 run the matrix-vector kernels (threaded from 2^22 weights), more rows the
+    /// Rows 1 and 2 run the matrix-vector kernels (threaded from 64 rows on), more rows the
     /// dequantized panels with sgemm; both against x · Wᵀ with W dequantized to float32.
     @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64)])
     func linearMatchesDequantizedFloat32(format: QuantizationFormat, dims: (Int, Int, Int)) throws {
@@ -87,17 +87,26 @@ struct QuantizedKernelTests {
         #expect(relativeError(portable, Array(x.linear(dense).data[0..<outF])) < 1e-4)
     }
 
-    /// A matrix large enough to be split over BLAS's threads (2^22 weights) gives the same rows.
-    @Test(arguments: [QuantizationFormat.q8_0, .q4_0])
-    func threadedMatrixVectorProductMatchesOneThread(format: QuantizationFormat) throws {
-        let (outF, inF) = (QuantizedKernels.parallelMatvecWeights / 256, 256)
+    /// Splitting a product over 2, 3 or 5 threads (the kernels' pool) gives the same rows, bit
+    /// for bit, as one thread, for every format including plain float32 rows.
+    @Test(arguments: formats + [nil], [2, 3, 5])
+    func threadedMatrixVectorProductMatchesOneThread(format: QuantizationFormat?, threads: Int32) throws {
+        let (outF, inF) = (1000, 256)
         var g = SeededGenerator(seed: 10)
         let values = (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }
-        let q = try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: format)
-        let x = Tensor(shape: [1, inF], data: (0..<inF).map { _ in g.nextNormal() })
-        var single = [Float](repeating: 0, count: outF)
-        ck_matvec(format.kernelIDForTests, q.bytes, Int64(outF), Int64(inF), x.data, nil, &single)
-        #expect(x.linear(q).data == single)
+        let x = (0..<inF).map { _ in g.nextNormal() }
+        let bias = (0..<outF).map { _ in g.nextNormal() }
+        let (kernel, bytes): (Int32, [UInt8]) = try format.map {
+            ($0.kernelIDForTests, try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: $0).bytes)
+        } ?? (Int32(CK_F32), values.withUnsafeBytes { Array($0) })
+        var single = [Float](repeating: 0, count: outF), split = single
+        ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), x, bias, &single, 1)
+        ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), x, bias, &split, threads)
+        #expect(split.map(\.bitPattern) == single.map(\.bitPattern))
+        // And against the float32 product (int16 activation codes for the block formats).
+        let dense = format == nil ? values : try QuantizedMatrix(format: format!, rows: outF, cols: inF, bytes: bytes).dequantized().data
+        let expected = (0..<outF).map { r in bias[r] + (0..<inF).reduce(Float(0)) { $0 + dense[r * inF + $1] * x[$1] } }
+        #expect(relativeError(split, expected) < 1e-4)
     }
 
     /// The input gradient dY · W (and a bias gradient) equal the float32 path's; no weight gradient exists.
