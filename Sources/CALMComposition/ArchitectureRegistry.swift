@@ -12,6 +12,14 @@ public struct LoadedModel<Model> {
     /// SHA-256 over configuration, tokenizer and every tensor (see `ContentHash`).
     public let contentHash: String
     public let path: String
+
+    public init(model: Model, tokenizer: any Tokenizer, architecture: String, contentHash: String, path: String) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.architecture = architecture
+        self.contentHash = contentHash
+        self.path = path
+    }
 }
 
 /// Maps a checkpoint's model_type to the runtime that builds it. A runtime (e.g. "transformer")

@@ -23,7 +23,7 @@ struct ModelSource: ParsableArguments {
     }
 
     enum Loaded {
-        case model(ModelCheckpoint)
+        case model(LoadedModel<any CausalLanguageModel>)
         case composition(LoadedComposition)
 
         var decoder: AnyIncrementalDecoder {
@@ -47,7 +47,7 @@ struct ModelSource: ParsableArguments {
         func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] {
             withoutGradients {
                 switch self {
-                case .model(let c): return c.model.forward(TokenBatch(ids)).logits!.data
+                case .model(let c): return c.model.logits(TokenBatch(ids)).data
                 case .composition(let c): return c.model.forward(TokenBatch(ids), gates: gates).data
                 }
             }
@@ -64,7 +64,13 @@ struct ModelSource: ParsableArguments {
             return .composition(try CompositionCheckpoint.load(composition, resolver: resolver))
         }
         guard let model else { throw CLIError("give --model or --composition") }
-        return .model(try ModelCheckpoint.load(model))
+        // Any registered architecture that predicts tokens on its own, through its runtime.
+        let loaded = try ArchitectureRegistry.load(model)
+        guard let lm = loaded.model as? any CausalLanguageModel else {
+            throw CLIError("--model \(model): a \(loaded.architecture) model has no language-model head; it can only serve as an expert in a composition")
+        }
+        return .model(LoadedModel(model: lm, tokenizer: loaded.tokenizer, architecture: loaded.architecture,
+                                  contentHash: loaded.contentHash, path: loaded.path))
     }
 }
 
