@@ -58,7 +58,9 @@ struct CommandLineTests {
         let inspected = try CalmMamba.succeed(["inspect", "\(dir)/mamba.h5"])
         #expect(inspected.contains("model type:  mamba (runtime mamba)"))
         #expect(inspected.contains("layers.2.mixer.A_log"))
-        #expect(try CalmMamba.succeed(["experts", "list", "--registry", experts]).contains("mamba"))
+        #expect(try CalmMamba.succeed(["experts", "register", "\(dir)/mamba.h5", "--name", "mamba-again", "--domain", "test",
+                                       "--registry", experts]).contains("registered mamba-again"))
+        #expect(try CalmMamba.succeed(["experts", "list", "--registry", experts]).contains("mamba-again"))
         #expect(try CalmMamba.succeed(["experts", "verify", "--registry", experts]).contains("matches"))
 
         // forward writes the model's logits.
@@ -88,6 +90,21 @@ struct CommandLineTests {
         let composition = try CalmMamba.succeed(["inspect", "\(dir)/composition.h5"])
         #expect(composition.contains("augment:     mamba (mamba, hash"))
         #expect(composition.contains("augment mamba decoding state"))
+    }
+
+    /// Commands that only handle transformers (quantize, export, pretrain) name the architecture
+    /// in one line instead of misreading the configuration.
+    @Test func transformerOnlyCommandsRefuseMambaByName() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try CalmMamba.succeed(["convert", Fixtures.mamba("mamba-untied"), "\(dir)/mamba.h5"])
+        for arguments in [["quantize", "\(dir)/mamba.h5", "\(dir)/q.h5", "--type", "q8_0"], ["export", "\(dir)/mamba.h5", "\(dir)/hf"]] {
+            let result = try CalmMamba.run(arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("mamba.h5: model_type \"mamba\" is not a transformer"), "\(arguments[0]): \(result.stderr)")
+            #expect(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/q.h5"))
     }
 
     /// A broken Mamba directory is one error line naming the file and the field; nothing is written.
