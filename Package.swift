@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
+        // The calm tool as a library, so a package that adds architectures builds its own tool.
+        .library(name: "CALMCommandLine", targets: ["CALMCommandLine"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
         .plugin(name: "ConvertCheckpoint", targets: ["ConvertCheckpoint"]),
         .plugin(name: "RegisterExpert", targets: ["RegisterExpert"]),
@@ -67,14 +69,17 @@ let package = Package(
             dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
         .target(name: "CALMSuites", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
-        // The command-line tool, one file per subcommand.
-        .executableTarget(
-            name: "calm",
+        // The command-line tool's commands, one file per subcommand, and its entry point
+        // (`CALMCommandLine.main`), which takes extra architectures.
+        .target(
+            name: "CALMCommandLine",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
                 "CALMTraining", "CALMComposition", "CALMSuites",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The calm executable: CALMCommandLine with the built-in architectures.
+        .executableTarget(name: "calm", dependencies: ["CALMCommandLine"]),
 
         // SwiftPM command plugins: thin shims over the calm executable.
         .plugin(
