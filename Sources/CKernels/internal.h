@@ -50,10 +50,12 @@ typedef struct {
     const float *scales;
 } ck_activation;
 
-void ck_matvec_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a,
-                    const float *bias, float *y);
+/* y[k * ldy + r] = W[r] . x_k (+ bias[r]) for weight rows r < rows and the n activations a[k]. */
+void ck_matmul_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a, int64_t n,
+                    const float *bias, float *y, int64_t ldy);
 
-/* Rows of a product (AVX2 kernel when the CPU has it, else the portable one, which reads x only). */
-void ck_matvec_rows(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a,
-                    const float *bias, float *y);
+/* The same through the AVX2 kernel when the CPU has it, else the portable one (which reads
+   the activations' floats only). */
+void ck_matmul_rows(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a, int64_t n,
+                    const float *bias, float *y, int64_t ldy);
 #endif

@@ -36,9 +36,10 @@ typedef struct {
     const uint8_t *w;
     size_t rowBytes;
     int64_t rows, cols, chunkRows;
-    ck_activation x;
+    const ck_activation *x; /* n activation rows */
+    int64_t n;
     const float *bias;
-    float *y;
+    float *y; /* (n, rows) */
 } matvec_job;
 
 static struct {
@@ -58,8 +59,8 @@ static void run_chunk(const matvec_job *j, int64_t chunk) {
     const int64_t begin = chunk * j->chunkRows;
     const int64_t end = begin + j->chunkRows < j->rows ? begin + j->chunkRows : j->rows;
     if (end <= begin) return;
-    ck_matvec_rows(j->format, j->w + (size_t)begin * j->rowBytes, end - begin, j->cols, &j->x,
-                   j->bias ? j->bias + begin : NULL, j->y + begin);
+    ck_matmul_rows(j->format, j->w + (size_t)begin * j->rowBytes, end - begin, j->cols, j->x, j->n,
+                   j->bias ? j->bias + begin : NULL, j->y + begin, j->rows);
 }
 
 /* Claims and runs chunks of generation `generation` until none is left. */
@@ -170,17 +171,26 @@ static ck_activation prepare_activation(int format, const float *x, int64_t cols
     return a;
 }
 
-void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias,
-                       float *y, int threads) {
-    /* 2 floats per block plus an int16 per value: 10 KB on the stack covers 4096 columns. */
-    _Alignas(32) uint8_t stackScratch[10240];
+void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+                       const float *bias, float *y, int threads) {
+    if (n <= 0) return;
+    /* Per activation row: 2 floats per block plus an int16 per value, after the descriptors;
+       12 KB on the stack covers one row of 4096 columns or four of 1024. */
+    _Alignas(32) uint8_t stackScratch[12288];
     const int floats = format == CK_BF16 || format == CK_F32;
-    const size_t scratchBytes = floats ? 0 : (size_t)(cols / CK_BLOCK) * 2 * sizeof(float) + (size_t)cols * sizeof(int16_t);
-    void *scratch = scratchBytes <= sizeof stackScratch ? (void *)stackScratch : malloc(scratchBytes);
-    if (!scratch) { ck_matvec_portable(format, w, rows, cols, x, bias, y); return; } /* out of memory: plain floats */
-    const ck_activation a = prepare_activation(format, x, cols, scratch);
+    const size_t perRow = floats ? 0 : (size_t)(cols / CK_BLOCK) * 2 * sizeof(float) + (size_t)cols * sizeof(int16_t);
+    const size_t headBytes = ((size_t)n * sizeof(ck_activation) + 31) / 32 * 32;
+    const size_t scratchBytes = headBytes + (size_t)n * ((perRow + 31) / 32 * 32);
+    uint8_t *scratch = scratchBytes <= sizeof stackScratch ? stackScratch : malloc(scratchBytes);
+    if (!scratch) { /* out of memory: plain floats, one row at a time */
+        for (int64_t k = 0; k < n; k++) ck_matvec_portable(format, w, rows, cols, x + k * cols, bias, y + k * rows);
+        return;
+    }
+    ck_activation *activations = (ck_activation *)(void *)scratch;
+    for (int64_t k = 0; k < n; k++)
+        activations[k] = prepare_activation(format, x + k * cols, cols, scratch + headBytes + (size_t)k * ((perRow + 31) / 32 * 32));
 
-    const matvec_job job = {format, w, ck_row_bytes(format, cols), rows, cols, rows, a, bias, y};
+    const matvec_job job = {format, w, ck_row_bytes(format, cols), rows, cols, rows, activations, n, bias, y};
     if (threads > CK_MAX_THREADS) threads = CK_MAX_THREADS;
     /* Below about 64 rows a split costs more than it saves. */
     if (threads > 1 && rows >= 64 && pthread_mutex_trylock(&pool.owner) == 0) {

@@ -66,9 +66,9 @@ struct QuantizedKernelTests {
         #expect(abs(y.item - zip(q.dequantized().data, x).map(*).reduce(0, +)) < 1e-5)
     }
 
-    /// Rows 1 and 2 run the matrix-vector kernels (threaded from 64 rows on), more rows the
+    /// Up to 16 rows run the kernels straight off the blocks (threaded from 64 weight rows on), more rows the
     /// dequantized panels with sgemm; both against x · Wᵀ with W dequantized to float32.
-    @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64)])
+    @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64), (20, 70, 64)])
     func linearMatchesDequantizedFloat32(format: QuantizationFormat, dims: (Int, Int, Int)) throws {
         let (rows, outF, inF) = dims
         let q = try QuantizedMatrix(quantizing: sampleMatrix(rows: outF, cols: inF, seed: 5), rows: outF, cols: inF, format: format)
@@ -107,6 +107,32 @@ struct QuantizedKernelTests {
         let dense = format == nil ? values : try QuantizedMatrix(format: format!, rows: outF, cols: inF, bytes: bytes).dequantized().data
         let expected = (0..<outF).map { r in bias[r] + (0..<inF).reduce(Float(0)) { $0 + dense[r * inF + $1] * x[$1] } }
         #expect(relativeError(split, expected) < 1e-4)
+    }
+
+    /// Several activation rows at once (blocks widened once for four rows) give each row
+    /// exactly what its own matrix-vector product gives, on one thread and on three.
+    @Test(arguments: formats + [nil], [1, 3, 4, 9])
+    func fewRowProductEqualsRowByRowProducts(format: QuantizationFormat?, n: Int) throws {
+        let (outF, inF) = (200, 96)
+        var g = SeededGenerator(seed: 12)
+        let values = (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }
+        let x = (0..<(n * inF)).map { _ in g.nextNormal() }
+        let bias = (0..<outF).map { _ in g.nextNormal() }
+        let (kernel, bytes): (Int32, [UInt8]) = try format.map {
+            ($0.kernelIDForTests, try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: $0).bytes)
+        } ?? (Int32(CK_F32), values.withUnsafeBytes { Array($0) })
+        var rowByRow = [Float](repeating: 0, count: n * outF)
+        for k in 0..<n {
+            rowByRow.withUnsafeMutableBufferPointer { y in
+                ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), Array(x[(k * inF)..<((k + 1) * inF)]), bias,
+                                  y.baseAddress! + k * outF, 1)
+            }
+        }
+        for threads: Int32 in [1, 3] {
+            var together = [Float](repeating: 0, count: n * outF)
+            ck_matmul_threads(kernel, bytes, Int64(outF), Int64(inF), x, Int64(n), bias, &together, threads)
+            #expect(together.map(\.bitPattern) == rowByRow.map(\.bitPattern))
+        }
     }
 
     /// The input gradient dY · W (and a bias gradient) equal the float32 path's; no weight gradient exists.

@@ -35,6 +35,12 @@ void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const f
 void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
                        const float *bias, float *y, int threads);
 
+/* Y (n, rows) = X (n, cols) . W^T (+ bias) for a few activation rows (decoding a batch of
+   sequences, short prompts): each weight block is read and widened once for up to four rows.
+   Row k of Y equals ck_matvec_threads of row k of X, bit for bit. */
+void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+                       const float *bias, float *y, int threads);
+
 /* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
 uint16_t ck_float_to_half(float f);
 float ck_half_to_float(uint16_t h);
