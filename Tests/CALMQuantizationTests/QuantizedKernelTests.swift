@@ -1,3 +1,4 @@
+import Dispatch
 import CALMCheckpoint
 import CALMTensor
 import CKernels
@@ -135,6 +136,31 @@ struct QuantizedKernelTests {
         }
     }
 
+    /// Several threads multiplying at once (one owns the worker pool, the others run alone) each
+    /// get exactly their own one-thread results, over many rounds.
+    @Test func concurrentCallersGetTheirOwnProducts() throws {
+        let (outF, inF, callers) = (300, 128, 4)
+        var g = SeededGenerator(seed: 13)
+        let matrices = try (0..<callers).map { _ in
+            try QuantizedMatrix(quantizing: (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }, rows: outF, cols: inF, format: .q4_1)
+        }
+        let inputs = (0..<callers).map { _ in (0..<(2 * inF)).map { _ in g.nextNormal() } }
+        let expected = (0..<callers).map { c in
+            var y = [Float](repeating: 0, count: 2 * outF)
+            ck_matmul_threads(matrices[c].format.kernelIDForTests, matrices[c].bytes, Int64(outF), Int64(inF), inputs[c], 2, nil, &y, 1)
+            return y
+        }
+        let mismatches = FailureCount()
+        DispatchQueue.concurrentPerform(iterations: callers) { c in
+            for _ in 0..<200 {
+                var y = [Float](repeating: 0, count: 2 * outF)
+                ck_matmul_threads(matrices[c].format.kernelIDForTests, matrices[c].bytes, Int64(outF), Int64(inF), inputs[c], 2, nil, &y, 2)
+                if y.map(\.bitPattern) != expected[c].map(\.bitPattern) { mismatches.add() }
+            }
+        }
+        #expect(mismatches.value == 0)
+    }
+
     /// The input gradient dY · W (and a bias gradient) equal the float32 path's; no weight gradient exists.
     @Test(arguments: formats, [1, 2, 6])
     func inputGradientMatchesDequantizedFloat32(format: QuantizationFormat, rows: Int) throws {
@@ -179,4 +205,12 @@ extension QuantizationFormat {
         case .bf16: return Int32(CK_BF16)
         }
     }
+}
+
+/// A counter shared by threads.
+private final class FailureCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
