@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "CALMQuantizationTests",
             dependencies: ["CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CKernels"]),
-        .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
+        .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition", "CALMSuites"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,5 +2,5 @@ import ArgumentParser
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Generate synthetic data sets.", subcommands: [KVData.self])
+        commandName: "data", abstract: "Generate synthetic data sets.", subcommands: [KVData.self, KnowledgeData.self])
 }
