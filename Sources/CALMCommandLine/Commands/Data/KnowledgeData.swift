@@ -71,17 +71,9 @@ struct KnowledgeData: ParsableCommand {
         let suite = try KnowledgeSuiteFiles.build(experts: names, settings: settings, promptFormat: promptFormat,
                                               completionFormat: completionFormat, acceptName: acceptName)
         // Decide about every facts file before writing anything.
-        var changed: [(path: String, bytes: Data)] = []
-        for (name, facts) in suite.facts {
-            let path = "\(mapDir)/\(name).json", bytes = Data(try facts.json().utf8)
-            if let existing = FileManager.default.contents(atPath: path) {
-                if existing == bytes { continue }
-                guard force else {
-                    throw CLIError("\(path): a facts file with other facts exists; pass --force to replace it, or choose another --map-dir")
-                }
-            }
-            changed.append((path, bytes))
-        }
+        let changed = try ProtectedFiles.changed(
+            suite.facts.map { ("\(mapDir)/\($0.name).json", Data(try $0.facts.json().utf8)) }, force: force,
+            what: "a facts file with other facts")
         try suite.write(dataDirectory: out)
         try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
         for (path, bytes) in changed { try writeAtomically(bytes, to: path) }
