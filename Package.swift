@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
+        .library(name: "CALMDistributed", targets: ["CALMDistributed"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
         .plugin(name: "ConvertCheckpoint", targets: ["ConvertCheckpoint"]),
         .plugin(name: "RegisterExpert", targets: ["RegisterExpert"]),
@@ -67,12 +68,15 @@ let package = Package(
             dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
         .target(name: "CALMSuites", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        // Data-parallel training under Open MPI's mpirun. libmpi is loaded with dlopen at run
+        // time, so building and running without MPI installed works.
+        .target(name: "CALMDistributed", dependencies: ["CALMTensor", "CALMTraining"]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
-                "CALMTraining", "CALMComposition", "CALMSuites",
+                "CALMTraining", "CALMComposition", "CALMSuites", "CALMDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

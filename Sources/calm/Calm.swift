@@ -1,4 +1,5 @@
 import ArgumentParser
+import CALMDistributed
 import CALMTensor
 
 @main
@@ -8,7 +9,9 @@ struct Calm: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+            MPIRun.finish()
         } catch {
+            MPIRun.stop(after: error, message: message(for: error))  // returns only without mpirun
             exit(withError: error)
         }
     }
