@@ -2,7 +2,9 @@
 # Installs the system libraries CALM links against (Debian/Ubuntu), if they are missing.
 # Swift 6 itself must already be on PATH.
 set -euo pipefail
-packages=(libopenblas-dev libhdf5-dev)
+# Open MPI is optional for building and running (libmpi is loaded at run time); the tests of
+# `mpirun -np 2 calm compose` need it.
+packages=(libopenblas-dev libhdf5-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

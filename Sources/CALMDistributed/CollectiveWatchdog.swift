@@ -32,14 +32,21 @@ final class CollectiveWatchdog: @unchecked Sendable {
         return try body()
     }
 
+    private func expiredWait() -> String? {
+        lock.withLock {
+            guard let deadline, Date() > deadline else { return nil }
+            return waitingFor
+        }
+    }
+
     private func watch() {
         while true {
             Thread.sleep(forTimeInterval: min(1, timeout / 4))
-            let expired: String? = lock.withLock {
-                guard let deadline, Date() > deadline else { return nil }
-                return waitingFor
-            }
-            if let expired {
+            guard expiredWait() != nil else { continue }
+            // A process that was itself stopped finds its deadline passed when it wakes,
+            // usually because mpirun is ending it; give that a moment before reporting.
+            Thread.sleep(forTimeInterval: 1)
+            if let expired = expiredWait() {
                 report(String(format: "no answer from the other ranks for %g s in %@ (a rank died, hangs or is unreachable); stopping. "
                               + "CALM_MPI_TIMEOUT sets this limit in seconds", timeout, expired))
                 _exit(3)

@@ -81,7 +81,7 @@ final class GradientSynchronizer {
 
     /// Calls `body` for each part of the flat range `start..<end` with its offset in the bucket.
     private func visit(_ start: Int, _ end: Int, _ body: (Region, Int) -> Void) {
-        for index in max(start, 0)..<min(end, headerCount) {
+        for index in start..<max(start, min(end, headerCount)) {
             body(index < parameters.count ? .flag(index) : .loss, index - start)
         }
         var base = headerCount

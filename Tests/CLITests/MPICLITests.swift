@@ -120,4 +120,59 @@ struct MPICLITests {
         Self.expectClose(try MPIRunner.losses("\(dir)/b20.h5"), try MPIRunner.losses("\(dir)/a20.h5"), "resumed 2 -> 1")
         #expect(try MPIRunner.largestRelativeDifference("\(dir)/b20.h5", "\(dir)/a20.h5") <= 1e-5)
     }
+
+    @Test func pretrainOnTwoRanksTrainsLikeOneProcess() throws {
+        let dir = try Self.setup.get()
+        func pretrain(_ output: String) -> [String] {
+            ["pretrain", "--data", "\(dir)/dc.jsonl", "--output", "\(dir)/\(output)", "--steps", "20", "--batch-size", "8",
+             "--layers", "1", "--hidden", "32", "--heads", "2", "--seq-len", "16", "--lr", "1e-4", "--warmup", "2",
+             "--tokenizer-from", "\(dir)/vocab.txt", "--threads", "1"]
+        }
+        #expect(try CLI.run(pretrain("p1.h5")).status == 0)
+        let parallel = try MPIRunner.run(ranks: 2, pretrain("p2.h5"))
+        #expect(parallel.status == 0, "\(parallel.stderr)")
+        #expect(try MPIRunner.largestRelativeDifference("\(dir)/p2.h5", "\(dir)/p1.h5") <= 1e-5)
+        Self.expectClose(try MPIRunner.losses("\(dir)/p2.h5"), try MPIRunner.losses("\(dir)/p1.h5"), "pretrain")
+    }
+
+    /// As between two hosts: one rank in each of two network namespaces joined by a veth pair,
+    /// Open MPI's TCP transport between them (scripts/mpi_netns.sh).
+    @Test(.enabled(if: NetworkNamespaces.available, "network namespaces cannot be created here (needs root and iproute2)"))
+    func twoNamespacesOverTCPTrainLikeOneProcess() throws {
+        let dir = try Self.setup.get()
+        #expect(try CLI.run(Self.compose(dir, output: "local.h5")).status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["\(CLI.root)/scripts/mpi_netns.sh", CLI.executable] + Self.compose(dir, output: "netns.h5")
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(stderr)")
+        #expect(stderr.contains("data parallel over 2 ranks"))
+        #expect(try MPIRunner.largestRelativeDifference("\(dir)/netns.h5", "\(dir)/local.h5") <= 1e-5)
+        Self.expectClose(try MPIRunner.losses("\(dir)/netns.h5"), try MPIRunner.losses("\(dir)/local.h5"), "namespaces")
+    }
+}
+
+/// Whether this process may create network namespaces (root with iproute2).
+enum NetworkNamespaces {
+    static let available: Bool = {
+        func ip(_ arguments: [String]) -> Bool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["ip"] + arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return false }
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        }
+        let name = "calm-probe-\(ProcessInfo.processInfo.processIdentifier)"
+        guard ip(["netns", "add", name]) else { return false }
+        _ = ip(["netns", "del", name])
+        return true
+    }()
 }
