@@ -42,4 +42,5 @@ chmod +x "$agent"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ip netns exec "$first" mpirun --host 10.231.0.1:1,10.231.0.2:1 -np 2 --bind-to none \
     --mca plm_rsh_agent "$agent" --mca btl tcp,self --mca btl_tcp_if_include 10.231.0.0/30 \
-    --mca oob_tcp_if_include 10.231.0.0/30 "$calm" "$@"
+    --mca oob_tcp_if_include 10.231.0.0/30 --mca oob_tcp_keepalive_time 10 --mca oob_tcp_keepalive_intvl 5 \
+    --mca oob_tcp_keepalive_probes 3 "$calm" "$@"

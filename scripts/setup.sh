@@ -2,9 +2,10 @@
 # Installs the system libraries CALM links against (Debian/Ubuntu), if they are missing.
 # Swift 6 itself must already be on PATH.
 set -euo pipefail
-# Open MPI is optional for building and running (libmpi is loaded at run time); the tests of
-# `mpirun -np 2 calm compose` need it.
-packages=(libopenblas-dev libhdf5-dev openmpi-bin libopenmpi-dev)
+# --with-mpi adds Open MPI, which building and running never need (libmpi is loaded at run time
+# under mpirun) but the tests of `mpirun -np 2 calm compose` do.
+packages=(libopenblas-dev libhdf5-dev)
+if [ "${1:-}" = "--with-mpi" ]; then packages+=(openmpi-bin libopenmpi-dev); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
