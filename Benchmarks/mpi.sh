@@ -2,8 +2,10 @@
 # Data-parallel composition training (issue 12): steps/s of `calm compose` on the S shapes of
 # `calm bench` (anchor 256 wide x 8 blocks, 8 heads, FFN 1024; two augments 128 x 8, 4 heads,
 # FFN 512; connections 3:3,7:7; batch 16 x 128 tokens; random weights) with 1 process and with
-# `mpirun -np 2`, one BLAS thread per rank. Steps/s is taken between a short and a long run so
-# that loading, the first epoch's activation cache and the final save cancel out.
+# `mpirun -np 2`, one BLAS thread per rank. Steps/s is the median over the steps after the first
+# epoch (which fills the activation cache), from the per-step rate rank 0 logs, so loading, the
+# cache and the final save are left out and a step slowed by another process on a shared machine
+# does not move it.
 # Usage: Benchmarks/mpi.sh [CALM_BINARY]   (default .build/release/calm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,22 +27,25 @@ for e in a:2 b:3; do
     "$calm" experts register "$work/${e%%:*}.h5" --name "${e%%:*}" --domain bench --registry "$work/experts" >/dev/null 2>&1
 done
 
-compose() {  # compose RANKS STEPS CACHE-FLAG -> seconds of wall time
-    local ranks=$1 steps=$2 cache=$3 start end
+steps=${STEPS:-25}
+compose() {  # compose RANKS CACHE-FLAG: prints the median steps/s after the first epoch
+    local ranks=$1 cache=$2
     local args=(compose --anchor "$work/anchor.h5" --expert a --expert b --registry "$work/experts" --data "$work/dc.txt"
                 --connections 3:3,7:7 --heads 8 --batch-size 16 --steps "$steps" --lr 1e-4 --warmup 0 --threads 1
-                "$cache" --output "$work/out-$ranks.h5")
-    start=$(date +%s.%N)
+                --log-every 1 "$cache" --output "$work/out-$ranks.h5")
     if [ "$ranks" = 1 ]; then "$calm" "${args[@]}" 2>"$work/log-$ranks"; else "${mpirun[@]}" -np "$ranks" "$calm" "${args[@]}" 2>"$work/log-$ranks"; fi >/dev/null
-    end=$(date +%s.%N)
-    python3 -c "print($end - $start)"
+    # "step K/N | loss L | R tok/s | ...": seconds per step = 2048 tokens / R.
+    python3 - "$work/log-$ranks" "$(( ${WINDOWS:-64} / 16 ))" <<'PY'
+import re, statistics, sys
+rates = [float(m.group(2)) for m in (re.match(r"step (\d+)/\d+ \| loss \S+ \| (\S+) tok/s", l) for l in open(sys.argv[1]))
+         if m and int(m.group(1)) > int(sys.argv[2])]
+print("%.3f" % (statistics.median(rates) / 2048))
+PY
 }
 
-short=${SHORT:-5} long=${LONG:-25}
 for cache in --no-activation-cache --activation-cache; do
     for ranks in 1 2; do
-        a=$(compose "$ranks" "$short" "$cache"); b=$(compose "$ranks" "$long" "$cache")
-        python3 -c "print('ranks %d %-22s %.3f steps/s (%d steps in %.1f s beyond a %d-step run)' % ($ranks, '$cache', ($long - $short) / ($b - $a), $long - $short, $b - $a, $short))"
+        echo "ranks $ranks $cache: $(compose "$ranks" "$cache") steps/s (median of steps $(( ${WINDOWS:-64} / 16 + 1 ))-$steps)"
     done
     grep -h "allreduced per step\|allreduce:" "$work/log-2" | sed 's/^/  2 ranks: /'
 done

@@ -154,7 +154,7 @@ public final class Trainer {
             }
         }
         if let synchronizer, progress.step > 0 {
-            reporter?.log(String(format: "allreduce: %.1f ms per step on average (%d calls)",
+            reporter?.log(String(format: "allreduce: %.1f ms per step on average, waits for slower ranks included (%d calls)",
                                  synchronizer.seconds * 1000 / Double(max(1, synchronizer.calls / max(1, synchronizer.bucketsPerStep))),
                                  synchronizer.calls))
         }
