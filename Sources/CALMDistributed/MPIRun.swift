@@ -81,13 +81,7 @@ public enum MPIRun {
 
     static func describeRank() -> String {
         guard let group = session?.group else { return "rank ?" }
-        return "rank \(group.rank) of \(group.size) (\(hostName()))"
-    }
-
-    static func hostName() -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        guard gethostname(&name, name.count - 1) == 0 else { return "unknown host" }
-        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "rank \(group.rank) of \(group.size) (\(InputAgreement.hostName()))"
     }
 
     static func writeLine(_ text: String, to descriptor: Int32) {

@@ -59,7 +59,7 @@ public enum InputAgreement {
     }
 
     /// gethostname(2), without the name lookups Foundation's `hostName` may make.
-    static func hostName() -> String {
+    public static func hostName() -> String {
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count - 1) == 0 else { return "unknown host" }
         return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
