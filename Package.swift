@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
+        .library(name: "CALMDistributed", targets: ["CALMDistributed"]),
         // The calm tool as a library, so a package that adds architectures builds its own tool.
         .library(name: "CALMCommandLine", targets: ["CALMCommandLine"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
@@ -69,13 +70,16 @@ let package = Package(
             dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
         .target(name: "CALMSuites", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        // Data-parallel training under Open MPI's mpirun. libmpi is loaded with dlopen at run
+        // time, so building and running without MPI installed works.
+        .target(name: "CALMDistributed", dependencies: ["CALMTensor", "CALMTraining"]),
         // The command-line tool's commands, one file per subcommand, and its entry point
         // (`CALMCommandLine.main`), which takes extra architectures.
         .target(
             name: "CALMCommandLine",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
-                "CALMTraining", "CALMComposition", "CALMSuites",
+                "CALMTraining", "CALMComposition", "CALMSuites", "CALMDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The calm executable: CALMCommandLine with the built-in architectures.

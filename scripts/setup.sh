@@ -2,7 +2,10 @@
 # Installs the system libraries CALM links against (Debian/Ubuntu), if they are missing.
 # Swift 6 itself must already be on PATH.
 set -euo pipefail
+# --with-mpi adds Open MPI, which building and running never need (libmpi is loaded at run time
+# under mpirun) but the tests of `mpirun -np 2 calm compose` do.
 packages=(libopenblas-dev libhdf5-dev)
+if [ "${1:-}" = "--with-mpi" ]; then packages+=(openmpi-bin libopenmpi-dev); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

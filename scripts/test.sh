@@ -3,7 +3,7 @@
 # command plugin once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --with-mpi
 swift build --build-tests
 # Suites run one at a time: one full run in about ten aborted with a heap-corruption report
 # ("munmap_chunk(): invalid pointer") while suites ran concurrently; serial runs never have.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CALMComposition
+import CALMDistributed
 import CALMTensor
 import Foundation
 
@@ -23,8 +24,10 @@ public enum CALMCommandLine {
             for e in extensions { try CommandLineSetup.install(e) }
             var command = try Calm.parseAsRoot()
             try command.run()
+            MPIRun.finish()
             Calm.exit()
         } catch {
+            MPIRun.stop(after: error, message: Calm.message(for: error))  // returns only without mpirun
             Calm.exit(withError: error)
         }
     }

@@ -1,6 +1,7 @@
 import CALMCheckpoint
 import CALMModels
 import CALMTensor
+import CALMTokenizers
 import CALMTraining
 import Foundation
 
@@ -26,6 +27,8 @@ public struct CompositionJob {
     public var cacheFrozenActivations: Bool?
     /// Use `defaultLearningRate(anchorWidth:)` instead of `options.learningRate` (no --lr given).
     public var learningRateFromWidth = false
+    /// Data-parallel training over these processes (nil: this process alone).
+    public var group: (any DataParallelGroup)?
 
     /// The default peak learning rate for bridges into an anchor of this width: 3e-3 up to
     /// width 128 (the key-value models), then falling as 1/width, since the bridge's output
@@ -57,8 +60,60 @@ public struct CompositionJob {
     }
 
     /// Loads the anchor and experts, checks tokenizers, trains, and saves the composition
-    /// (with gate statistics, cost report and resumable state) at every save point.
+    /// (with gate statistics, cost report and resumable state) at every save point. With a
+    /// `group`, every rank sets up, all compare their inputs (or learn that one failed) before
+    /// anything trains, and the trainer shares each batch among them.
     public func run(reporter: ProgressReporter? = nil, log: (String) -> Void = { _ in }) throws -> Result {
+        let setup = Swift.Result { try prepare(log: log) }
+        if let group { try InputAgreement.check(setup.flatMap { job in Swift.Result { try job.fingerprints() } }, group: group) }
+        let job = try setup.get()
+        let (model, spec, trainer, train, tokenizer) = (job.model, job.spec, job.trainer, job.train, job.tokenizer)
+        let longest = train.examples.map(\.ids.count).max() ?? 1
+        let cost = CostReport(model: model, contextLength: longest)
+        log("composition: \(experts.joined(separator: " + ")) into \(anchorPath); \(train.examples.count) examples; "
+            + (job.useCache ? String(format: "frozen activations cached (%.1f MiB)", Double(job.cacheBytes) / 1_048_576) : "frozen models recomputed each step"))
+        // The cost report is the caller's to print (once); the chosen bridges are only known here.
+        for reference in spec.augments {
+            log("\(reference.name): " + reference.connections.map { "anchor \($0.anchorLayer) <- augment \($0.augmentLayer)" }.joined(separator: ", "))
+        }
+        trainer.reporter = reporter
+        let output = outputPath
+        let slimFinal = finalWithoutResumeState
+        try trainer.run { trainer in
+            let gates = Self.gateStatistics(model, data: train, cache: job.activationCache)
+            let final = trainer.progress.step == trainer.options.steps
+            try CompositionCheckpoint.save(model, spec: spec, tokenizer: tokenizer, to: output, gateStatistics: gates,
+                                           costReport: cost) { file in
+                if !(final && slimFinal) { try trainer.writeState(to: file) }
+            }
+            trainer.reporter?.log("step \(trainer.progress.step): saved \(output)")
+        }
+        return Result(model: model, spec: spec, cost: cost, trainer: trainer, usedActivationCache: job.useCache)
+    }
+
+    /// A composition ready to train: models, bridges (fresh or resumed), data and trainer.
+    struct Prepared {
+        let model: ComposedModel
+        let spec: CompositionSpec
+        let trainer: Trainer
+        let train: TrainingData
+        let tokenizer: any Tokenizer
+        let useCache: Bool
+        let cacheBytes: Int
+        /// The frozen states of D_C when training caches them (the gate statistics reuse them).
+        let activationCache: FrozenActivationCache?
+
+        /// What every rank of a data-parallel run must share.
+        func fingerprints() throws -> [InputAgreement.Fingerprint] {
+            var items = [InputAgreement.Fingerprint("anchor model", spec.anchor.contentHash)]
+            for augment in spec.augments { items.append(.init("expert \(augment.name)", augment.contentHash)) }
+            items.append(.init("bridges (connections, heads, rotary, seed)",
+                               try InputAgreement.digest(ofJSON: [String(describing: spec.augments), "\(spec.heads) \(spec.rotary) \(spec.seed)"])))
+            return items + (try trainer.fingerprints())
+        }
+    }
+
+    private func prepare(log: (String) -> Void) throws -> Prepared {
         guard !experts.isEmpty else { throw ConnectionError("give at least one expert") }
         guard Set(experts).count == experts.count else { throw ConnectionError("an expert is listed twice") }
         let anchor = try ModelResolver.anchor(at: anchorPath)
@@ -130,27 +185,10 @@ public struct CompositionJob {
                 return model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix)
             }
         }
-        let longest = train.examples.map(\.ids.count).max() ?? 1
-        let cost = CostReport(model: model, contextLength: longest)
-        log("composition: \(experts.joined(separator: " + ")) into \(anchorPath); \(train.examples.count) examples; "
-            + (useCache ? String(format: "frozen activations cached (%.1f MiB)", Double(cacheBytes) / 1_048_576) : "frozen models recomputed each step"))
-        // The cost report is the caller's to print (once); the chosen bridges are only known here.
-        for reference in references {
-            log("\(reference.name): " + reference.connections.map { "anchor \($0.anchorLayer) <- augment \($0.augmentLayer)" }.joined(separator: ", "))
-        }
-        trainer.reporter = reporter
-        let output = outputPath
-        let slimFinal = finalWithoutResumeState
-        try trainer.run { trainer in
-            let gates = Self.gateStatistics(model, data: train, cache: activationCache)
-            let final = trainer.progress.step == trainer.options.steps
-            try CompositionCheckpoint.save(model, spec: spec, tokenizer: tokenizer, to: output, gateStatistics: gates,
-                                           costReport: cost) { file in
-                if !(final && slimFinal) { try trainer.writeState(to: file) }
-            }
-            trainer.reporter?.log("step \(trainer.progress.step): saved \(output)")
-        }
-        return Result(model: model, spec: spec, cost: cost, trainer: trainer, usedActivationCache: useCache)
+        trainer.sharding = useCache ? .ownership : .slices
+        trainer.group = group
+        return Prepared(model: model, spec: spec, trainer: trainer, train: train, tokenizer: tokenizer, useCache: useCache,
+                        cacheBytes: cacheBytes, activationCache: activationCache)
     }
 
     /// Gate statistics over (up to 256 examples of) the composition data: one pass, in batches

@@ -67,6 +67,13 @@ public final class Trainer {
     /// Optional training-batch loss that also receives the batch's example indices (into the
     /// training set), e.g. to reuse per-example cached activations. Evaluation keeps `loss`.
     public var indexedLoss: ((TokenBatch, [Bool], [Int]) -> Tensor)?
+    /// Data-parallel training over these processes (nil: this process alone).
+    public var group: (any DataParallelGroup)? {
+        didSet { synchronizer = group.map { GradientSynchronizer(group: $0, parameters: parameters) } }
+    }
+    /// How each global batch is split among the group's ranks.
+    public var sharding: BatchSharding = .slices
+    private var synchronizer: GradientSynchronizer?
 
     public init(parameters: NamedParameters, train: TrainingData, eval: TrainingData?, padID: Int,
                 options: TrainingOptions, loss: @escaping (TokenBatch, [Bool]) -> Tensor) throws {
@@ -101,38 +108,101 @@ public final class Trainer {
     }
 
     /// Trains until `options.steps`, calling `save` at every save interval and at the end.
+    /// With a `group`, this process computes its share of every global batch, gradients are
+    /// summed over the group, and rank 0 alone evaluates, reports and saves.
     public func run(save: ((Trainer) throws -> Void)? = nil) throws {
         let schedule = options.schedule
+        if let synchronizer, let group {
+            reporter?.log(String(format: "data parallel over %d ranks (%@ shares): %.2f MB of gradients allreduced per step in %d bucket(s)",
+                                 group.size, sharding.rawValue, Double(synchronizer.floatsPerStep * 4) / 1e6, synchronizer.bucketsPerStep))
+        }
         while progress.step < options.steps {
             let started = Date()
             let indices = progress.sampler.next(count: train.examples.count)
-            let (tokens, mask) = collate(indices.map { train.examples[$0] }, padID: padID)
             optimizer.zeroGradients()
-            let loss = indexedLoss?(tokens, mask, indices) ?? lossFunction(tokens, mask)
+            let (lossValue, tokenCount) = try computeGradients(indices)
+            if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
+            let lr = schedule.rate(at: progress.step)
+            optimizer.step(learningRate: lr)
+            progress.step += 1
+            progress.losses.append(lossValue)
+            let seconds = Date().timeIntervalSince(started)
+            reporter?.update(step: progress.step, loss: lossValue,
+                             tokensPerSecond: Double(tokenCount) / max(seconds, 1e-9), learningRate: lr)
+            let isLast = progress.step == options.steps
+            let evalDue = eval != nil && ((options.evalEvery > 0 && progress.step % options.evalEvery == 0) || isLast)
+            let saveDue = save != nil && ((options.saveEvery > 0 && progress.step % options.saveEvery == 0) || isLast)
+            var failure: (any Error)?
+            if isReporting {
+                do {
+                    if let eval, evalDue {
+                        let value = evaluate(eval)
+                        progress.evalLosses[progress.step] = value
+                        reporter?.log(String(format: "step %d: eval loss %.4f", progress.step, value))
+                    }
+                    if let save, saveDue { try save(self) }
+                } catch { failure = error }
+            }
+            if let group, evalDue || saveDue {
+                // The other ranks wait here for rank 0's evaluation and checkpoint, and learn
+                // whether it failed, so all stop together with its message.
+                let answers = try group.gather(Array((failure.map { "\($0)" } ?? "").utf8), patient: true)
+                let message = String(decoding: answers[0], as: UTF8.self)
+                if !message.isEmpty { throw AgreedFailure(message) }
+            } else if let failure {
+                throw failure
+            }
+        }
+        if let synchronizer, progress.step > 0 {
+            reporter?.log(String(format: "allreduce: %.1f ms per step on average, waits for slower ranks included (%d calls)",
+                                 synchronizer.seconds * 1000 / Double(max(1, synchronizer.calls / max(1, synchronizer.bucketsPerStep))),
+                                 synchronizer.calls))
+        }
+        reporter?.finish()
+    }
+
+    /// Whether this process prints and saves: the only one, or rank 0 of a group.
+    public var isReporting: Bool { (group?.rank ?? 0) == 0 }
+
+    /// Loss and gradients of one global batch (this rank's share of it, summed over the
+    /// group); returns the batch's mean loss and its token count.
+    private func computeGradients(_ indices: [Int]) throws -> (Float, Int) {
+        func batch(_ picked: [Int]) -> (Tensor, Int) {
+            let (tokens, mask) = collate(picked.map { train.examples[$0] }, padID: padID)
+            return (indexedLoss?(tokens, mask, picked) ?? lossFunction(tokens, mask), tokens.ids.count)
+        }
+        guard let group, let synchronizer else {
+            let (loss, tokenCount) = batch(indices)
             guard loss.item.isFinite else {
                 throw DataError("training diverged at step \(progress.step + 1) (loss \(loss.item)); try a lower learning rate")
             }
             try checkDivergence(loss.item)
             loss.backward()
-            if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
-            let lr = schedule.rate(at: progress.step)
-            optimizer.step(learningRate: lr)
-            progress.step += 1
-            progress.losses.append(loss.item)
-            let seconds = Date().timeIntervalSince(started)
-            reporter?.update(step: progress.step, loss: loss.item,
-                             tokensPerSecond: Double(tokens.ids.count) / max(seconds, 1e-9), learningRate: lr)
-            let isLast = progress.step == options.steps
-            if let eval, (options.evalEvery > 0 && progress.step % options.evalEvery == 0) || isLast {
-                let value = evaluate(eval)
-                progress.evalLosses[progress.step] = value
-                reporter?.log(String(format: "step %d: eval loss %.4f", progress.step, value))
-            }
-            if let save, (options.saveEvery > 0 && progress.step % options.saveEvery == 0) || isLast {
-                try save(self)
-            }
+            return (loss.item, tokenCount)
         }
-        reporter?.finish()
+        // Each rank's loss is a mean over its own targets; weighting it by its share of the
+        // batch's targets makes the sum the mean over the whole batch.
+        func targets(_ picked: [Int]) -> Int {
+            picked.reduce(0) { total, i in total + train.examples[i].lossMask.dropFirst().filter { $0 }.count }
+        }
+        let mine = sharding.share(of: indices, rank: group.rank, size: group.size)
+        var local: Float = 0
+        if !mine.isEmpty {
+            let (loss, _) = batch(mine)
+            loss.backward()
+            local = loss.item
+        }
+        let total = targets(indices)
+        let weight = total == 0 ? 0 : Float(targets(mine)) / Float(total)
+        let loss = try synchronizer.synchronize(loss: local, weight: weight)
+        do {
+            guard loss.isFinite else {
+                throw DataError("training diverged at step \(progress.step + 1) (loss \(loss)); try a lower learning rate")
+            }
+            try checkDivergence(loss)
+        } catch { throw AgreedFailure("\(error)") }  // every rank sees the same global loss
+        let longest = indices.map { train.examples[$0].ids.count }.max() ?? 0
+        return (loss, indices.count * longest)
     }
 
     /// Losses of the last few steps and the first step's loss, for `checkDivergence`.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CALMCheckpoint
 import CALMComposition
+import CALMDistributed
 import CALMModels
 import CALMTensor
 import CALMTraining
@@ -41,13 +42,15 @@ struct Compose: ParsableCommand {
     var noResumeState = false
 
     func run() throws {
+        let group = try MPIRun.joinIfLaunched(threadsGiven: runtime.threads != nil)
         try training.checkRanges(minimumSteps: 1)
         try OptionCheck.atLeast(heads, 1, "--heads")
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
         let specs = try connectionSpecs()
-        try OutputPath.validate(output, option: "--output")
+        if group?.rank ?? 0 == 0 { try OutputPath.validate(output, option: "--output") }  // only rank 0 writes
         try runtime.apply()
-        let job = try makeJob(connectionSpecs: specs)
+        var job = try makeJob(connectionSpecs: specs)
+        job.group = group
         let options = job.options
         // Notes and warnings wait for the job's first log line, i.e. until the models and data
         // have loaded, so they never come before an error about something else.

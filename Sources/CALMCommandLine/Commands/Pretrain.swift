@@ -1,5 +1,6 @@
 import ArgumentParser
 import CALMCheckpoint
+import CALMDistributed
 import CALMModels
 import CALMTokenizers
 import CALMTraining
@@ -48,8 +49,10 @@ struct Pretrain: ParsableCommand {
     static let sequenceLengthAttribute = "sequence_length"
 
     func run() throws {
+        let group = try MPIRun.joinIfLaunched(threadsGiven: runtime.threads != nil)
+        let writes = group?.rank ?? 0 == 0  // under mpirun only rank 0 writes
         try checkOptions()
-        try OutputPath.validate(output, option: "--output")
+        if writes { try OutputPath.validate(output, option: "--output") }
         try runtime.apply()
         let start = try startingPoint()
         let model = start.model, tokenizer = start.tokenizer, options = start.options
@@ -64,6 +67,7 @@ struct Pretrain: ParsableCommand {
         }
         if options.steps == 0 {
             // An untrained model (e.g. the random-weight augment of the paper's ablations).
+            guard writes else { return }
             try ModelCheckpoint.save(model: model, tokenizer: tokenizer, to: output)
             FileHandle.standardError.write(Data("wrote an untrained model (seed \(options.seed)) to \(output)\n".utf8))
             return
@@ -77,6 +81,15 @@ struct Pretrain: ParsableCommand {
             model.loss(tokens, lossMask: mask)
         }
         if let file = start.resumeFile { try trainer.restoreState(from: file, steps: options.steps) }
+        if let group {
+            trainer.group = group
+            // Every weight counts, frozen LoRA bases included, and the tokenizer and configuration.
+            let digests = [tokenizer.fingerprint, String(describing: model.config)]
+                + model.parameters.map { InputAgreement.digest(ofArrays: [$0.tensor.data]) }
+            try InputAgreement.check(Result {
+                [.init("model (configuration, tokenizer, weights)", try InputAgreement.digest(ofJSON: digests))] + (try trainer.fingerprints())
+            }, group: group)
+        }
 
         let log = FileHandle.standardError
         if let resume {
