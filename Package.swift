@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CALMTraining", targets: ["CALMTraining"]),
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
+        .library(name: "CALMServer", targets: ["CALMServer"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
         .plugin(name: "ConvertCheckpoint", targets: ["ConvertCheckpoint"]),
         .plugin(name: "RegisterExpert", targets: ["RegisterExpert"]),
@@ -23,6 +24,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libhdf5-dev). No pkg-config needed.
@@ -67,12 +71,22 @@ let package = Package(
             dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMTraining"]),
         // Synthetic suites: the paper's key-value arithmetic.
         .target(name: "CALMSuites", dependencies: ["CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining"]),
+        // `calm serve`: an OpenAI-compatible HTTP server over models and compositions, with a
+        // continuous-batching scheduler (anchor and experts resident once, shared across compositions).
+        .target(
+            name: "CALMServer",
+            dependencies: [
+                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMComposition",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         // The command-line tool, one file per subcommand.
         .executableTarget(
             name: "calm",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
-                "CALMTraining", "CALMComposition", "CALMSuites",
+                "CALMTraining", "CALMComposition", "CALMSuites", "CALMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -103,6 +117,12 @@ let package = Package(
         .testTarget(
             name: "CALMQuantizationTests",
             dependencies: ["CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CKernels"]),
+        .testTarget(
+            name: "CALMServerTests",
+            dependencies: [
+                "CALMModels", "CALMCheckpoint", "CALMComposition", "CALMServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
     ],
     swiftLanguageModes: [.v6]
