@@ -134,6 +134,7 @@ final class Scheduler: @unchecked Sendable {
             guard !active.isEmpty else { continue }
             step()
             active.removeAll(where: \.isFinished)
+            metrics.batchSize.set(Double(active.count))
         }
         stopped.signal()
     }
