@@ -1,6 +1,7 @@
 import CALMSupport
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Answers `/v1/completions` and `/v1/chat/completions`: parse, queue, then either wait for
 /// the whole answer or stream it as server-sent events ending in `data: [DONE]`.
@@ -11,10 +12,10 @@ struct GenerationHandler: Sendable {
 
     func handle(_ request: Request, endpoint: Endpoint) async throws -> Response {
         var request = request
+        let tooLarge = APIError(.contentTooLarge, "the request body exceeds \(maxBodyBytes) bytes", code: "body_too_large")
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes { throw tooLarge }
         let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: maxBodyBytes) } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(.contentTooLarge, "the request body exceeds \(maxBodyBytes) bytes", code: "body_too_large")
-        }
+        do { body = try await request.collectBody(upTo: maxBodyBytes) } catch is NIOTooManyBytesError { throw tooLarge }
         let parsed = try parser.parse(Array(body.readableBytesView), endpoint: endpoint)
         let events: AsyncStream<GenerationEvent>
         do { events = try scheduler.submit(parsed.generation) } catch {

@@ -45,7 +45,11 @@ struct ServerHarness {
         let server = try InferenceServer(catalog: try Shipped.catalog.get(), configuration: config)
         let runTask = Task { try await server.run(signals: []) }
         let port = await server.boundPort()
-        return ServerHarness(server: server, port: port, client: HTTPClient(eventLoopGroupProvider: .singleton), runTask: runTask)
+        // More connections than AsyncHTTPClient's default 8, for the concurrent tests.
+        var clientConfig = HTTPClient.Configuration()
+        clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        return ServerHarness(server: server, port: port,
+                             client: HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig), runTask: runTask)
     }
 
     func stop() async throws {
