@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load on `calm serve` over loopback: 1, 8 and 32 concurrent greedy streams against the shipped
-# two-expert composition (and, with --smollm2, SmolLM2-135M-Instruct converted from the Q4_1 GGUF
-# as Benchmarks/llamacpp.sh gets it). Aggregate decode tokens/s, p50/p99 time to first token and
+# two-expert composition and its anchor (and, with --smollm2, SmolLM2-135M-Instruct converted from
+# the Q4_1 GGUF as Benchmarks/llamacpp.sh gets it, with its Q4_1 blocks kept and in float32). Aggregate decode tokens/s, p50/p99 time to first token and
 # between tokens, errors, and the server's RSS before and after. Never part of CI.
 # Usage: Benchmarks/serve.sh [seconds per run (default 20)] [--smollm2]
 set -euo pipefail
@@ -51,9 +51,12 @@ if [ "${2:-}" = "--smollm2" ]; then
         gguf=$(find "$work" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n 1)
     fi
     [ -f "$work/smol-q.h5" ] || $calm convert "$gguf" "$work/smol-q.h5" >/dev/null
-    serve --model "$work/smol-q.h5"
-    rss_before=$(ps -o rss= -p "$server_pid")
-    echo "SmolLM2-135M-Instruct (Q4_1 blocks kept), 64 new tokens per request:"
-    run_load smol-q "Once upon a time" 64
-    stop
+    [ -f "$work/smol-f32.h5" ] || $calm convert "$gguf" "$work/smol-f32.h5" --float32 >/dev/null
+    for model in smol-q smol-f32; do
+        serve --model "$work/$model.h5"
+        rss_before=$(ps -o rss= -p "$server_pid")
+        echo "SmolLM2-135M-Instruct ($model), 64 new tokens per request:"
+        run_load "$model" "Once upon a time" 64
+        stop
+    done
 fi
