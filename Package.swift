@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
         .library(name: "CALMServer", targets: ["CALMServer"]),
+        // The calm tool as a library, so a package that adds architectures builds its own tool.
+        .library(name: "CALMCommandLine", targets: ["CALMCommandLine"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
         .plugin(name: "ConvertCheckpoint", targets: ["ConvertCheckpoint"]),
         .plugin(name: "RegisterExpert", targets: ["RegisterExpert"]),
@@ -81,14 +83,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
-        // The command-line tool, one file per subcommand.
-        .executableTarget(
-            name: "calm",
+        // The command-line tool's commands, one file per subcommand, and its entry point
+        // (`CALMCommandLine.main`), which takes extra architectures.
+        .target(
+            name: "CALMCommandLine",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
                 "CALMTraining", "CALMComposition", "CALMSuites", "CALMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The calm executable: CALMCommandLine with the built-in architectures.
+        .executableTarget(name: "calm", dependencies: ["CALMCommandLine"]),
 
         // SwiftPM command plugins: thin shims over the calm executable.
         .plugin(
@@ -123,7 +128,7 @@ let package = Package(
                 "CALMModels", "CALMCheckpoint", "CALMComposition", "CALMServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
-        .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition"]),
+        .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition", "CALMSuites"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -20,3 +20,7 @@ swift package --allow-writing-to-package-directory convert-checkpoint Tests/Fixt
     --register plugin-qwen2 --domain ci --registry "$registry"
 .build/debug/calm experts list --registry "$registry" | grep -q plugin-qwen2
 echo "plugin convert-checkpoint: ok"
+# The example package (Examples/MambaExpert): a Mamba expert added from outside, the way a user
+# would, with its own calm-mamba tool; a debug build of its own (CALM included) and its tests.
+swift build --build-tests --package-path Examples/MambaExpert
+swift test --skip-build --no-parallel --package-path Examples/MambaExpert

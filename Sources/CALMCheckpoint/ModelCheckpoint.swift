@@ -89,6 +89,10 @@ public struct ModelCheckpoint {
     /// Builds the model from an open checkpoint whose header was already read: every weight
     /// is read straight into its tensor, none is initialised first.
     public static func read(_ file: HDF5File, header: ModelHeader) throws -> ModelCheckpoint {
+        // Another runtime's checkpoint (registered by a package) is named as such, not misread.
+        guard TransformerConfig.families.contains(header.modelType) else {
+            throw CheckpointError(path: file.path, message: "model_type \"\(header.modelType)\" is not a transformer (\(TransformerConfig.families.joined(separator: ", "))); this command reads transformer checkpoints only")
+        }
         let config: TransformerConfig
         do { config = try TransformerConfig.parse(json: header.configJSON) } catch {
             throw CheckpointError(path: file.path, message: "\(error)")

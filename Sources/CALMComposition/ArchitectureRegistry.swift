@@ -63,14 +63,20 @@ public enum ArchitectureRegistry {
     /// The same from a checkpoint opened by the caller (which closes it).
     public static func load(_ file: HDF5File) throws -> LoadedModel<any AugmentModel> {
         let header = try ModelHeader.read(file)
-        guard let runtime = runtime(serving: header.modelType) else {
-            throw CheckpointError(path: file.path, message: "unknown architecture \"\(header.modelType)\" (known: \(knownTypes.joined(separator: ", ")))")
-        }
-        let model = try runtime.load(file, header)
+        let model = try build(file, header: header)
         let hash = try header.storedContentHash
             ?? ContentHash.of(configurationJSON: model.configurationJSON, tokenizer: header.tokenizer, weights: model.weights)
         return LoadedModel(model: model, tokenizer: header.tokenizer, architecture: header.modelType, contentHash: hash,
                            path: file.path)
+    }
+
+    /// Only the model, through the runtime serving the header's model_type (no content hash is
+    /// computed for files that lack a stored one: running a model does not need it).
+    public static func build(_ file: HDF5File, header: ModelHeader) throws -> any AugmentModel {
+        guard let runtime = runtime(serving: header.modelType) else {
+            throw CheckpointError(path: file.path, message: "unknown architecture \"\(header.modelType)\" (known: \(knownTypes.joined(separator: ", ")))")
+        }
+        return try runtime.load(file, header)
     }
 
     /// Recomputes a loaded model's content hash from its tensors (`calm experts verify`).

@@ -13,7 +13,8 @@ public protocol AugmentModel: AnyObject {
     var layerCount: Int { get }
     /// Width of block `layer`'s output.
     func outputWidth(ofLayer layer: Int) -> Int
-    /// The longest sequence the model can hold.
+    /// The longest sequence the model can hold; `Int.max` when nothing limits it (a recurrent
+    /// model, whose state has a fixed size).
     var maxContext: Int { get }
     /// Every float32 weight with its checkpoint name (for freezing).
     var parameters: NamedParameters { get }
@@ -23,15 +24,18 @@ public protocol AugmentModel: AnyObject {
     var configurationJSON: String { get }
     /// Outputs of the given blocks for a whole batch, `(B, T, width)` each, without gradients.
     func hiddenStates(_ tokens: TokenBatch, layers: Set<Int>) -> [Int: Tensor]
-    /// Multiply-add FLOPs (×2) per token of running blocks `0...layer` with attention over `span` keys.
+    /// Multiply-add FLOPs (×2) per token of running blocks `0...layer` (none for −1) with attention
+    /// over `span` keys (a model without attention ignores `span`).
     func forwardFLOPsPerToken(throughLayer layer: Int, span: Int) -> Double
-    /// Bytes of decoding state for a sequence of `capacity` positions.
+    /// Bytes of decoding state for a sequence of `capacity` positions: a KV cache grows with it,
+    /// a recurrent state does not. The cost report counts it per augment.
     func decodingStateBytes(capacity: Int) -> Int
     /// A fresh decoder for one sequence of up to `capacity` positions.
     func makeDecoder(capacity: Int) -> Decoder
 }
 
-/// One sequence being decoded by an augment, owning its incremental state.
+/// One sequence being decoded by an augment, owning its incremental state (a transformer's KV
+/// cache, a recurrent model's state): its own type, so no composition code knows which.
 public protocol AugmentDecoder: AnyObject {
     /// Outputs of the given blocks for `tokens` appended after everything fed so far, `(1, T, width)` each.
     /// Callers ask for the same blocks on every call of one sequence (a composition's connected

@@ -108,12 +108,29 @@ public final class ComposedModel {
     /// Output of the anchor's last block `(B, T, C)`, with every bridge applied.
     public func finalHidden(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil,
                             anchorPrefix: (layer: Int, hidden: Tensor)? = nil, gates: GateRecorder? = nil) -> Tensor {
+        bridgedHidden(tokens, upTo: anchor.config.numLayers - 1, augmentStates: augmentStates, anchorPrefix: anchorPrefix,
+                      gates: gates)
+    }
+
+    /// The anchor block that the highest bridge feeds.
+    public var highestConnectedLayer: Int { bridgesByAnchorLayer.keys.max() ?? 0 }
+
+    /// Records every gate value for `tokens` into `gates`, running the anchor only as far as
+    /// its highest bridge (no later blocks, no output projection).
+    public func recordGates(_ tokens: TokenBatch, augmentStates: [[Int: Tensor]]? = nil,
+                            anchorPrefix: (layer: Int, hidden: Tensor)? = nil, into gates: GateRecorder) {
+        _ = bridgedHidden(tokens, upTo: highestConnectedLayer, augmentStates: augmentStates, anchorPrefix: anchorPrefix,
+                          gates: gates)
+    }
+
+    /// Output of anchor block `last` `(B, T, C)`, with the bridges up to it applied.
+    private func bridgedHidden(_ tokens: TokenBatch, upTo last: Int, augmentStates: [[Int: Tensor]]?,
+                               anchorPrefix: (layer: Int, hidden: Tensor)?, gates: GateRecorder?) -> Tensor {
         let states = augmentStates ?? self.augmentStates(tokens)
         // Keys/values of every bridge, computed once per forward.
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
-        let last = anchor.config.numLayers - 1
         return anchor.forward(tokens, collect: [last], upTo: last, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h

@@ -121,8 +121,10 @@ public struct CompositionJob {
         let cacheBytes = FrozenActivationCache.estimatedBytes(model: model, examples: train.examples)
         let epochs = Double(options.steps * options.batchSize) / Double(train.examples.count)
         let useCache = cacheFrozenActivations ?? (epochs > 1 && cacheBytes <= Self.automaticCacheLimit)
+        var activationCache: FrozenActivationCache?
         if useCache {
             let cache = FrozenActivationCache(model: model, examples: train.examples)
+            activationCache = cache
             trainer.indexedLoss = { tokens, mask, indices in
                 let (states, prefix) = cache.batch(indices, length: tokens.length)
                 return model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix)
@@ -140,7 +142,7 @@ public struct CompositionJob {
         let output = outputPath
         let slimFinal = finalWithoutResumeState
         try trainer.run { trainer in
-            let gates = Self.gateStatistics(model, data: train)
+            let gates = Self.gateStatistics(model, data: train, cache: activationCache)
             let final = trainer.progress.step == trainer.options.steps
             try CompositionCheckpoint.save(model, spec: spec, tokenizer: tokenizer, to: output, gateStatistics: gates,
                                            costReport: cost) { file in
@@ -151,12 +153,34 @@ public struct CompositionJob {
         return Result(model: model, spec: spec, cost: cost, trainer: trainer, usedActivationCache: useCache)
     }
 
-    /// Gate statistics over (up to 256 examples of) the composition data.
-    public static func gateStatistics(_ model: ComposedModel, data: TrainingData) -> [GateStatistics] {
-        let recorder = GateRecorder()
-        for example in data.examples.prefix(256) {
-            _ = withoutGradients { model.forward(TokenBatch(example.ids), gates: recorder) }
+    /// Gate statistics over (up to 256 examples of) the composition data: one pass, in batches
+    /// of up to 32 right-padded examples (padding only follows a sequence, so causal attention
+    /// keeps it from every real position; its gate values are dropped), the frozen states taken
+    /// from `cache` when training built one.
+    public static func gateStatistics(_ model: ComposedModel, data: TrainingData,
+                                      cache: FrozenActivationCache? = nil) -> [GateStatistics] {
+        let examples = Array(data.examples.prefix(256))
+        var kept: GateRecord = [:]
+        for start in stride(from: 0, to: examples.count, by: 32) {
+            let indices = Array(start..<min(start + 32, examples.count))
+            let lengths = indices.map { examples[$0].ids.count }
+            let length = lengths.max() ?? 0
+            guard length > 0 else { continue }
+            var ids = [Int](repeating: 0, count: indices.count * length)  // (B, T)
+            for (b, i) in indices.enumerated() {
+                for (t, id) in examples[i].ids.enumerated() { ids[b * length + t] = id }
+            }
+            let tokens = TokenBatch(ids: ids, batch: indices.count, length: length)
+            let recorder = GateRecorder()
+            let frozen = cache?.batch(indices, length: length)
+            withoutGradients {
+                model.recordGates(tokens, augmentStates: frozen?.augmentStates, anchorPrefix: frozen?.anchorPrefix,
+                                  into: recorder)
+            }
+            for (key, values) in recorder.values {  // (B, T) per key
+                for (b, n) in lengths.enumerated() { kept[key, default: []] += values[(b * length)..<(b * length + n)] }
+            }
         }
-        return GateStatistics.from(recorder.values, model: model)
+        return GateStatistics.from(kept, model: model)
     }
 }

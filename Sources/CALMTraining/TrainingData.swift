@@ -83,7 +83,7 @@ public struct TrainingData: Sendable {
         return Example(ids: p + c, lossMask: Array(repeating: false, count: p.count) + Array(repeating: true, count: c.count))
     }
 
-    public struct PromptCompletion: Codable, Sendable {
+    public struct PromptCompletion: Codable, Sendable, Equatable {
         public var prompt: String
         public var completion: String
         public init(prompt: String, completion: String) {

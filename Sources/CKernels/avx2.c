@@ -33,77 +33,139 @@ CK_AVX2 static inline void q4_nibbles(const uint8_t *qs, int subtract8, __m128i 
     *second = hi;
 }
 
-/* Sum over one block of q[j] * x[j] for 32 int8 quants held in two 16-byte halves. */
-CK_AVX2 static inline __m256 block_dot(__m128i q0, __m128i q1, const float *x) {
-    __m256 s = _mm256_mul_ps(low8(q0), _mm256_loadu_ps(x));
-    s = _mm256_fmadd_ps(high8(q0), _mm256_loadu_ps(x + 8), s);
-    s = _mm256_fmadd_ps(low8(q1), _mm256_loadu_ps(x + 16), s);
-    return _mm256_fmadd_ps(high8(q1), _mm256_loadu_ps(x + 24), s);
-}
-
-CK_AVX2 static inline __m256 block_sum(const float *x) {
-    return _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8)),
-                         _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)));
-}
-
 CK_AVX2 static inline __m256 bf16x8(const uint8_t *p) {
     const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const float *x) {
-    const int64_t blocks = cols / CK_BLOCK;
-    __m256 acc = _mm256_setzero_ps();
+/* One block of a block format with its quants widened to int16 (two halves of 16 values), its
+   scale d and, for Q4_1, its minimum m. */
+CK_AVX2 static inline void widen_block(int format, const uint8_t *block, __m256i *w0, __m256i *w1, float *d, float *m) {
     __m128i q0, q1;
+    *d = _cvtsh_ss(ck_load_u16(block));
     switch (format) {
     case CK_Q8_0:
-        for (int64_t b = 0; b < blocks; b++, row += 34, x += CK_BLOCK) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
-            q0 = _mm_loadu_si128((const __m128i *)(row + 2));
-            q1 = _mm_loadu_si128((const __m128i *)(row + 18));
-            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
-        }
-        return hsum(acc);
+        q0 = _mm_loadu_si128((const __m128i *)(block + 2));
+        q1 = _mm_loadu_si128((const __m128i *)(block + 18));
+        *w0 = _mm256_cvtepi8_epi16(q0);
+        *w1 = _mm256_cvtepi8_epi16(q1);
+        break;
     case CK_Q4_0:
-        for (int64_t b = 0; b < blocks; b++, row += 18, x += CK_BLOCK) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
-            q4_nibbles(row + 2, 1, &q0, &q1);
-            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
-        }
-        return hsum(acc);
-    case CK_Q4_1: {
-        /* sum (q d + m) x = d sum q x + m sum x: the offset needs only the block's sum of x. */
-        __m256 offset = _mm256_setzero_ps();
-        for (int64_t b = 0; b < blocks; b++, row += 20, x += CK_BLOCK) {
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row)));
-            const __m256 m = _mm256_set1_ps(_cvtsh_ss(ck_load_u16(row + 2)));
-            q4_nibbles(row + 4, 0, &q0, &q1);
-            acc = _mm256_fmadd_ps(d, block_dot(q0, q1, x), acc);
-            offset = _mm256_fmadd_ps(m, block_sum(x), offset);
-        }
-        return hsum(_mm256_add_ps(acc, offset));
+        q4_nibbles(block + 2, 1, &q0, &q1);
+        *w0 = _mm256_cvtepi8_epi16(q0);
+        *w1 = _mm256_cvtepi8_epi16(q1);
+        break;
+    default: /* CK_Q4_1 */
+        *m = _cvtsh_ss(ck_load_u16(block + 2));
+        q4_nibbles(block + 4, 0, &q0, &q1);
+        *w0 = _mm256_cvtepu8_epi16(q0);
+        *w1 = _mm256_cvtepu8_epi16(q1);
+        break;
     }
+}
+
+/* One block's sum of q[j] * x16[j] as 8 int32 lanes (|q| <= 127, |x16| <= 32767: no overflow). */
+CK_AVX2 static inline __m256i block_dot_i16(__m256i w0, __m256i w1, const int16_t *x) {
+    return _mm256_add_epi32(_mm256_madd_epi16(w0, _mm256_loadu_si256((const __m256i *)x)),
+                            _mm256_madd_epi16(w1, _mm256_loadu_si256((const __m256i *)(x + 16))));
+}
+
+static inline size_t block_bytes(int format) { return format == CK_Q8_0 ? 34 : (format == CK_Q4_0 ? 18 : 20); }
+
+/* Block formats against int16 activation codes: each block of x is x16 * scale (ck_activation),
+   so a block's product is d * scale * (integer dot), with exact integer sums inside the block.
+   For Q4_1, sum (q d + m) x = d sum q x + m sum x: the offset needs only the block's float sum
+   of x, computed once per product, not once per row. */
+CK_AVX2 static float dot_row_blocks(int format, const uint8_t *row, int64_t cols, const ck_activation *a) {
+    const int64_t blocks = cols / CK_BLOCK;
+    const size_t step = block_bytes(format);
+    __m256 acc = _mm256_setzero_ps();
+    float offset = 0.0f, m = 0.0f, d;
+    __m256i w0, w1;
+    for (int64_t b = 0; b < blocks; b++, row += step) {
+        widen_block(format, row, &w0, &w1, &d, &m);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a->scales[b]), _mm256_cvtepi32_ps(block_dot_i16(w0, w1, a->codes + b * CK_BLOCK)), acc);
+        if (format == CK_Q4_1) offset = fmaf(m, a->sums[b], offset);
+    }
+    return hsum(acc) + offset;
+}
+
+/* The same for four activation rows at once, each block widened once; every row's operations
+   are those of dot_row_blocks in the same order, so the results are bit-identical to it. */
+CK_AVX2 static void dot_rows4_blocks(int format, const uint8_t *row, int64_t cols, const ck_activation *a, float *out) {
+    const int64_t blocks = cols / CK_BLOCK;
+    const size_t step = block_bytes(format);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float offset[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, d;
+    __m256i w0, w1;
+    for (int64_t b = 0; b < blocks; b++, row += step) {
+        widen_block(format, row, &w0, &w1, &d, &m);
+        for (int k = 0; k < 4; k++) {
+            const __m256i p = block_dot_i16(w0, w1, a[k].codes + b * CK_BLOCK);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[k].scales[b]), _mm256_cvtepi32_ps(p), acc[k]);
+            if (format == CK_Q4_1) offset[k] = fmaf(m, a[k].sums[b], offset[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) + offset[k];
+}
+
+CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const ck_activation *a) {
+    __m256 acc = _mm256_setzero_ps();
+    switch (format) {
+    case CK_Q8_0:
+    case CK_Q4_0:
+    case CK_Q4_1:
+        return dot_row_blocks(format, row, cols, a);
     case CK_BF16: {
+        const float *xf = a->x;
         int64_t c = 0;
         __m256 acc2 = _mm256_setzero_ps();
         for (; c + 16 <= cols; c += 16) {
-            acc = _mm256_fmadd_ps(bf16x8(row + 2 * c), _mm256_loadu_ps(x + c), acc);
-            acc2 = _mm256_fmadd_ps(bf16x8(row + 2 * c + 16), _mm256_loadu_ps(x + c + 8), acc2);
+            acc = _mm256_fmadd_ps(bf16x8(row + 2 * c), _mm256_loadu_ps(xf + c), acc);
+            acc2 = _mm256_fmadd_ps(bf16x8(row + 2 * c + 16), _mm256_loadu_ps(xf + c + 8), acc2);
         }
         float sum = hsum(_mm256_add_ps(acc, acc2));
-        for (; c < cols; c++) sum += ck_bf16_to_float(ck_load_u16(row + 2 * c)) * x[c];
+        for (; c < cols; c++) sum += ck_bf16_to_float(ck_load_u16(row + 2 * c)) * xf[c];
+        return sum;
+    }
+    case CK_F32: {
+        const float *w = (const float *)(const void *)row, *xf = a->x;
+        __m256 acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+        int64_t c = 0;
+        for (; c + 32 <= cols; c += 32) {
+            acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(xf + c), acc);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 8), _mm256_loadu_ps(xf + c + 8), acc1);
+            acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 16), _mm256_loadu_ps(xf + c + 16), acc2);
+            acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 24), _mm256_loadu_ps(xf + c + 24), acc3);
+        }
+        for (; c + 8 <= cols; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(xf + c), acc);
+        float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3)));
+        for (; c < cols; c++) sum += w[c] * xf[c];
         return sum;
     }
     default: return 0.0f;
     }
 }
 
-CK_AVX2 void ck_matvec_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
-                            const float *bias, float *y) {
+CK_AVX2 void ck_matmul_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a, int64_t n,
+                            const float *bias, float *y, int64_t ldy) {
     const size_t rowBytes = ck_row_bytes(format, cols);
+    const int blocks = format == CK_Q8_0 || format == CK_Q4_0 || format == CK_Q4_1;
+    float four[4];
     for (int64_t r = 0; r < rows; r++) {
-        const float sum = dot_row(format, w + (size_t)r * rowBytes, cols, x);
-        y[r] = bias ? sum + bias[r] : sum;
+        const uint8_t *row = w + (size_t)r * rowBytes;
+        const float b = bias ? bias[r] : 0.0f;
+        int64_t k = 0;
+        if (blocks) {
+            for (; k + 4 <= n; k += 4) {
+                dot_rows4_blocks(format, row, cols, a + k, four);
+                for (int i = 0; i < 4; i++) y[(k + i) * ldy + r] = bias ? four[i] + b : four[i];
+            }
+        }
+        for (; k < n; k++) {
+            const float sum = dot_row(format, row, cols, a + k);
+            y[k * ldy + r] = bias ? sum + b : sum;
+        }
     }
 }
 

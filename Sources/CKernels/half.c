@@ -49,6 +49,7 @@ size_t ck_row_bytes(int format, int64_t cols) {
     case CK_Q4_0: return (size_t)(cols / CK_BLOCK) * 18;
     case CK_Q4_1: return (size_t)(cols / CK_BLOCK) * 20;
     case CK_BF16: return (size_t)cols * 2;
+    case CK_F32: return (size_t)cols * 4;
     default: return 0;
     }
 }

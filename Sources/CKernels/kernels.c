@@ -19,9 +19,19 @@ void ck_dequantize_rows(int format, const uint8_t *w, int64_t rows, int64_t cols
     ck_dequantize_rows_portable(format, w, rows, cols, out);
 }
 
-void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias, float *y) {
+void ck_matmul_rows(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a, int64_t n,
+                    const float *bias, float *y, int64_t ldy) {
 #if defined(__x86_64__)
-    if (ck_uses_avx2()) { ck_matvec_avx2(format, w, rows, cols, x, bias, y); return; }
+    if (ck_uses_avx2()) { ck_matmul_avx2(format, w, rows, cols, a, n, bias, y, ldy); return; }
 #endif
-    ck_matvec_portable(format, w, rows, cols, x, bias, y);
+    for (int64_t k = 0; k < n; k++) ck_matvec_portable(format, w, rows, cols, a[k].x, bias, y + k * ldy);
+}
+
+void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias, float *y) {
+    ck_matmul_threads(format, w, rows, cols, x, 1, bias, y, 1);
+}
+
+void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, const float *bias,
+                       float *y, int threads) {
+    ck_matmul_threads(format, w, rows, cols, x, 1, bias, y, threads);
 }

@@ -57,7 +57,10 @@ void ck_matvec_portable(int format, const uint8_t *w, int64_t rows, int64_t cols
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *row = w + (size_t)r * rowBytes;
         float sum = 0.0f;
-        if (format == CK_BF16) {
+        if (format == CK_F32) {
+            const float *values = (const float *)(const void *)row;
+            for (int64_t c = 0; c < cols; c++) sum += values[c] * x[c];
+        } else if (format == CK_BF16) {
             /* bf16 rows need not be a whole number of blocks. */
             for (int64_t c = 0; c < cols; c++) sum += ck_bf16_to_float(ck_load_u16(row + 2 * c)) * x[c];
         } else {

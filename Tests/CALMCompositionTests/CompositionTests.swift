@@ -138,3 +138,33 @@ struct CompositionGradientTests {
         expectBridgeGradientsMatchFiniteDifferences(model)
     }
 }
+
+@Suite("Gate statistics")
+struct GateStatisticsTests {
+    /// One batched pass (right-padded examples of different lengths, frozen states from the
+    /// activation cache or recomputed) gives the statistics of one forward per example.
+    @Test(arguments: [false, true])
+    func batchedPassEqualsOneForwardPerExample(cached: Bool) throws {
+        let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: [
+            ("a", try tinyLM(width: 16, layers: 4, heads: 2, seed: 2), ConnectionRule.defaultConnections(anchorLayers: 4, augmentLayers: 4)),
+        ])
+        randomizeOutputs(model)
+        var g = SeededGenerator(seed: 4)
+        let examples = (0..<40).map { i in
+            let ids = (0..<(3 + i % 7)).map { _ in Int(g.next() % UInt64(model.vocabularySize)) }
+            return Example(ids: ids, lossMask: ids.map { _ in true })
+        }
+        let data = TrainingData(examples: examples)
+        let recorder = GateRecorder()
+        for example in examples { _ = withoutGradients { model.forward(TokenBatch(example.ids), gates: recorder) } }
+        let expected = GateStatistics.from(recorder.values, model: model)
+        let cache = cached ? FrozenActivationCache(model: model, examples: examples) : nil
+        let got = CompositionJob.gateStatistics(model, data: data, cache: cache)
+        #expect(got.count == expected.count && !got.isEmpty)
+        for (a, b) in zip(got, expected) {
+            #expect(a.count == b.count && a.connection == b.connection)
+            for (x, y) in [(a.mean, b.mean), (a.std, b.std), (a.min, b.min), (a.max, b.max)] { #expect(abs(x - y) < 1e-5) }
+        }
+        #expect(expected[0].std > 0)  // the gates vary, so a wrong position mapping would show
+    }
+}

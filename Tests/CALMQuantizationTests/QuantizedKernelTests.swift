@@ -1,3 +1,4 @@
+import Dispatch
 import CALMCheckpoint
 import CALMTensor
 import CKernels
@@ -66,9 +67,9 @@ struct QuantizedKernelTests {
         #expect(abs(y.item - zip(q.dequantized().data, x).map(*).reduce(0, +)) < 1e-5)
     }
 
-    /// Rows 1 and 2 run the matrix-vector kernels (threaded from 2^22 weights), more rows the
+    /// Up to 16 rows run the kernels straight off the blocks (threaded from 64 weight rows on), more rows the
     /// dequantized panels with sgemm; both against x · Wᵀ with W dequantized to float32.
-    @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64)])
+    @Test(arguments: formats, [(1, 64, 96), (2, 40, 64), (1, 300, 256), (7, 300, 96), (9, 33, 64), (20, 70, 64)])
     func linearMatchesDequantizedFloat32(format: QuantizationFormat, dims: (Int, Int, Int)) throws {
         let (rows, outF, inF) = dims
         let q = try QuantizedMatrix(quantizing: sampleMatrix(rows: outF, cols: inF, seed: 5), rows: outF, cols: inF, format: format)
@@ -87,17 +88,77 @@ struct QuantizedKernelTests {
         #expect(relativeError(portable, Array(x.linear(dense).data[0..<outF])) < 1e-4)
     }
 
-    /// A matrix large enough to be split over BLAS's threads (2^22 weights) gives the same rows.
-    @Test(arguments: [QuantizationFormat.q8_0, .q4_0])
-    func threadedMatrixVectorProductMatchesOneThread(format: QuantizationFormat) throws {
-        let (outF, inF) = (QuantizedKernels.parallelMatvecWeights / 256, 256)
+    /// Splitting a product over 2, 3 or 5 threads (the kernels' pool) gives the same rows, bit
+    /// for bit, as one thread, for every format including plain float32 rows.
+    @Test(arguments: formats + [nil], [2, 3, 5])
+    func threadedMatrixVectorProductMatchesOneThread(format: QuantizationFormat?, threads: Int32) throws {
+        let (outF, inF) = (1000, 256)
         var g = SeededGenerator(seed: 10)
         let values = (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }
-        let q = try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: format)
-        let x = Tensor(shape: [1, inF], data: (0..<inF).map { _ in g.nextNormal() })
-        var single = [Float](repeating: 0, count: outF)
-        ck_matvec(format.kernelIDForTests, q.bytes, Int64(outF), Int64(inF), x.data, nil, &single)
-        #expect(x.linear(q).data == single)
+        let x = (0..<inF).map { _ in g.nextNormal() }
+        let bias = (0..<outF).map { _ in g.nextNormal() }
+        let (kernel, bytes): (Int32, [UInt8]) = try format.map {
+            ($0.kernelIDForTests, try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: $0).bytes)
+        } ?? (Int32(CK_F32), values.withUnsafeBytes { Array($0) })
+        var single = [Float](repeating: 0, count: outF), split = single
+        ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), x, bias, &single, 1)
+        ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), x, bias, &split, threads)
+        #expect(split.map(\.bitPattern) == single.map(\.bitPattern))
+        // And against the float32 product (int16 activation codes for the block formats).
+        let dense = format == nil ? values : try QuantizedMatrix(format: format!, rows: outF, cols: inF, bytes: bytes).dequantized().data
+        let expected = (0..<outF).map { r in bias[r] + (0..<inF).reduce(Float(0)) { $0 + dense[r * inF + $1] * x[$1] } }
+        #expect(relativeError(split, expected) < 1e-4)
+    }
+
+    /// Several activation rows at once (blocks widened once for four rows) give each row
+    /// exactly what its own matrix-vector product gives, on one thread and on three.
+    @Test(arguments: formats + [nil], [1, 3, 4, 9])
+    func fewRowProductEqualsRowByRowProducts(format: QuantizationFormat?, n: Int) throws {
+        let (outF, inF) = (200, 96)
+        var g = SeededGenerator(seed: 12)
+        let values = (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }
+        let x = (0..<(n * inF)).map { _ in g.nextNormal() }
+        let bias = (0..<outF).map { _ in g.nextNormal() }
+        let (kernel, bytes): (Int32, [UInt8]) = try format.map {
+            ($0.kernelIDForTests, try QuantizedMatrix(quantizing: values, rows: outF, cols: inF, format: $0).bytes)
+        } ?? (Int32(CK_F32), values.withUnsafeBytes { Array($0) })
+        var rowByRow = [Float](repeating: 0, count: n * outF)
+        for k in 0..<n {
+            rowByRow.withUnsafeMutableBufferPointer { y in
+                ck_matvec_threads(kernel, bytes, Int64(outF), Int64(inF), Array(x[(k * inF)..<((k + 1) * inF)]), bias,
+                                  y.baseAddress! + k * outF, 1)
+            }
+        }
+        for threads: Int32 in [1, 3] {
+            var together = [Float](repeating: 0, count: n * outF)
+            ck_matmul_threads(kernel, bytes, Int64(outF), Int64(inF), x, Int64(n), bias, &together, threads)
+            #expect(together.map(\.bitPattern) == rowByRow.map(\.bitPattern))
+        }
+    }
+
+    /// Several threads multiplying at once (one owns the worker pool, the others run alone) each
+    /// get exactly their own one-thread results, over many rounds.
+    @Test func concurrentCallersGetTheirOwnProducts() throws {
+        let (outF, inF, callers) = (300, 128, 4)
+        var g = SeededGenerator(seed: 13)
+        let matrices = try (0..<callers).map { _ in
+            try QuantizedMatrix(quantizing: (0..<(outF * inF)).map { _ in g.nextUniform() - 0.5 }, rows: outF, cols: inF, format: .q4_1)
+        }
+        let inputs = (0..<callers).map { _ in (0..<(2 * inF)).map { _ in g.nextNormal() } }
+        let expected = (0..<callers).map { c in
+            var y = [Float](repeating: 0, count: 2 * outF)
+            ck_matmul_threads(matrices[c].format.kernelIDForTests, matrices[c].bytes, Int64(outF), Int64(inF), inputs[c], 2, nil, &y, 1)
+            return y
+        }
+        let mismatches = FailureCount()
+        DispatchQueue.concurrentPerform(iterations: callers) { c in
+            for _ in 0..<200 {
+                var y = [Float](repeating: 0, count: 2 * outF)
+                ck_matmul_threads(matrices[c].format.kernelIDForTests, matrices[c].bytes, Int64(outF), Int64(inF), inputs[c], 2, nil, &y, 2)
+                if y.map(\.bitPattern) != expected[c].map(\.bitPattern) { mismatches.add() }
+            }
+        }
+        #expect(mismatches.value == 0)
     }
 
     /// The input gradient dY · W (and a bias gradient) equal the float32 path's; no weight gradient exists.
@@ -144,4 +205,12 @@ extension QuantizationFormat {
         case .bf16: return Int32(CK_BF16)
         }
     }
+}
+
+/// A counter shared by threads.
+private final class FailureCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

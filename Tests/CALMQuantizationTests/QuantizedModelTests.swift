@@ -39,7 +39,9 @@ struct QuantizedModelTests {
         for t in 4..<sequence.count {
             pieces.append(withoutGradients { model.forward(TokenBatch([sequence[t]]), cache: cache).logits!.data })
         }
-        #expect(relativeError(pieces.flatMap { $0 }, full) < 1e-5)
+        // One-token steps multiply quantized blocks by int16 codes of the activations (relative
+        // error up to 1.5e-5 of a block's largest value); the prompt runs float32 sgemm.
+        #expect(relativeError(pieces.flatMap { $0 }, full) < 1e-4)
     }
 
     @Test func quantizingKeepsEmbeddingsNormsAndHeadFloat32() throws {

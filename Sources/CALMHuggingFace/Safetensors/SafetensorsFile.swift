@@ -1,6 +1,9 @@
 import CALMModels
 import CALMSupport
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Element types of the safetensors format. Only the float types can be read as tensors; the
 /// others are known so that a file holding them still validates.
@@ -196,7 +199,19 @@ public struct SafetensorsFile: Sendable {
                     break
                 }
             }
+            releasePages(p, byteCount: entry.range.count)
         }
         return (entry.shape, out)
+    }
+
+    /// Drops the mapped pages of a tensor once it has been read: they are file-backed and
+    /// unmodified (read again from the file if touched), and otherwise count as resident beside
+    /// the float32 copy, so converting a 538 MB model held both at once.
+    private func releasePages(_ start: UnsafeRawPointer, byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + byteCount) / page * page
+        guard page > 0, end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, end - first, MADV_DONTNEED)
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 extension Tensor {
     /// Affine map over the last dimension: `x (..., in) · weightᵀ + bias`, with `weight` stored
     /// as `(out, in)` (the PyTorch `nn.Linear` layout) and optional `bias (out)`.
@@ -11,30 +12,33 @@ extension Tensor {
         if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
         // Every output element is written: bias rows are copied first (then beta = 1), or
         // BLAS writes with beta = 0.
-        let beta: Float = bias == nil ? 0 : 1
         let out = [Float].uninitialized(count: rows * outF) { o in
-            if let bias {
-                bias.data.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows { (o.baseAddress! + r * outF).initialize(from: bp.baseAddress!, count: outF) }
-                }
-            } else if rows <= 2 {
-                o.initialize(repeating: 0)  // sgemv scales y by beta, so y must hold numbers
-            }
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
                     if rows <= 2 {
-                        // Decoding feeds one row: sgemv reads W once, where sgemm would first
-                        // pack all of it.
-                        for r in 0..<rows {
-                            BLAS.gemv(m: outF, n: inF, a: wp.baseAddress!, lda: inF, x: xp.baseAddress! + r * inF,
-                                      beta: beta, y: o.baseAddress! + r * outF)
+                        // Decoding feeds one row: the kernels' matrix-vector product reads W once
+                        // and splits its rows over the same spinning threads as quantized weights
+                        // (OpenBLAS's sgemv threads would fight those for the two cores).
+                        withOptionalPointer(bias) { bp in
+                            for r in 0..<rows {
+                                ck_matvec_threads(Int32(CK_F32), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: UInt8.self),
+                                                  Int64(outF), Int64(inF), xp.baseAddress! + r * inF, bp, o.baseAddress! + r * outF,
+                                                  Int32(BLAS.threads))
+                            }
                         }
-                    } else {
-                        // (rows, in) · (out, in)ᵀ -> (rows, out)
-                        BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
-                                  a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
-                                  beta: beta, c: o.baseAddress!, ldc: outF)
+                        return
                     }
+                    // Every output element is written: bias rows are copied first (then beta = 1),
+                    // or BLAS writes with beta = 0.
+                    if let bias {
+                        bias.data.withUnsafeBufferPointer { bp in
+                            for r in 0..<rows { (o.baseAddress! + r * outF).initialize(from: bp.baseAddress!, count: outF) }
+                        }
+                    }
+                    // (rows, in) · (out, in)ᵀ -> (rows, out)
+                    BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
+                              a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
+                              beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
                 }
             }
         }

@@ -1,32 +1,24 @@
 import CKernels
-import Dispatch
 
 /// How products with quantized weights are split into work.
 public enum QuantizedKernels {
     /// Up to this many activation rows, each row is a matrix-vector product straight off the
     /// blocks (decoding); above it, panels of weight rows are dequantized and multiplied with
     /// sgemm (prefill, training), which reuses each dequantized value across all rows.
-    public static let matvecRowLimit = 2
+    /// 16 from measurement: on SmolLM2-135M (Q4_1, 2 threads) prompts of 7 and 15 tokens ran
+    /// 1.5-2x faster through the kernels than through dequantized panels, 31 alike, 63 slower.
+    public static let matvecRowLimit = 16
     /// Weight rows dequantized at a time for sgemm: 128-4096 measured alike for a 512-token
     /// prefill of the 135M benchmark model (sgemm dominates), so a small reusable buffer.
     public static let panelRows = 256
-    /// A matrix-vector product is split over BLAS's threads only from this many weights on.
-    /// Splitting every projection through GCD made decoding the 135M benchmark model slower
-    /// (68-79 against 81-89 tokens/s with q4_0 on this shared 2-core machine): a wake-up costs
-    /// about what a 1536 x 576 product takes. Only an output head of this size is split.
-    public static let parallelMatvecWeights = 1 << 22
-
-    /// `y (rows) = W x (+ bias)` for one activation row, split over row ranges of W.
-    static func matvec(_ w: QuantizedMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    /// `Y (n, rows) = X (n, cols) Wᵀ (+ bias)` for a few activation rows, split over BLAS's
+    /// thread count by the kernels' own pool of spinning workers (a GCD wake-up per product cost
+    /// about as much as a 1536 x 576 product, so decoding used one thread for all but the head).
+    static func matmul(_ w: QuantizedMatrix, x: UnsafePointer<Float>, rows n: Int, bias: UnsafePointer<Float>?,
                        y: UnsafeMutablePointer<Float>) {
-        let threads = w.rows * w.cols >= parallelMatvecWeights ? min(BLAS.threads, w.rows) : 1
         w.bytes.withUnsafeBufferPointer { b in
-            let job = MatvecJob(format: w.format.kernelID, weights: b.baseAddress!, rowBytes: w.rowBytes, cols: w.cols,
-                                x: x, bias: bias, y: y)
-            if threads <= 1 { return job.run(rows: 0..<w.rows) }
-            DispatchQueue.concurrentPerform(iterations: threads) { i in
-                job.run(rows: (w.rows * i / threads)..<(w.rows * (i + 1) / threads))
-            }
+            ck_matmul_threads(w.format.kernelID, b.baseAddress!, Int64(w.rows), Int64(w.cols), x, Int64(n), bias, y,
+                              Int32(BLAS.threads))
         }
     }
 
@@ -42,22 +34,6 @@ public enum QuantizedKernels {
                 body(start, count, s.baseAddress!)
             }
         }
-    }
-}
-
-/// One matrix-vector product's pointers, shared by the threads that split its rows: each
-/// thread writes its own rows of y and only reads everything else, hence @unchecked Sendable.
-private struct MatvecJob: @unchecked Sendable {
-    let format: Int32
-    let weights: UnsafePointer<UInt8>
-    let rowBytes: Int, cols: Int
-    let x: UnsafePointer<Float>
-    let bias: UnsafePointer<Float>?
-    let y: UnsafeMutablePointer<Float>
-
-    func run(rows: Range<Int>) {
-        ck_matvec(format, weights + rows.lowerBound * rowBytes, Int64(rows.count), Int64(cols), x,
-                  bias.map { $0 + rows.lowerBound }, y + rows.lowerBound)
     }
 }
 
@@ -79,9 +55,7 @@ extension Tensor {
             x.data.withUnsafeBufferPointer { xp in
                 if rows <= QuantizedKernels.matvecRowLimit {
                     withOptionalPointer(bias) { bp in
-                        for r in 0..<rows {
-                            QuantizedKernels.matvec(weight, x: xp.baseAddress! + r * inF, bias: bp, y: o.baseAddress! + r * outF)
-                        }
+                        QuantizedKernels.matmul(weight, x: xp.baseAddress!, rows: rows, bias: bp, y: o.baseAddress!)
                     }
                     return
                 }
@@ -125,7 +99,7 @@ extension Tensor {
 }
 
 /// Runs `body` with a pointer to the tensor's data, or nil.
-private func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+func withOptionalPointer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let tensor else { return body(nil) }
     return tensor.data.withUnsafeBufferPointer { body($0.baseAddress) }
 }

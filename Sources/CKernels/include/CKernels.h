@@ -12,7 +12,9 @@ enum {
     CK_Q8_0 = 0,  /* 34 bytes per 32 values: f16 d, 32 x int8 q;          value = q * d      */
     CK_Q4_0 = 1,  /* 18 bytes per 32 values: f16 d, 16 bytes of nibbles;   value = (q - 8) * d */
     CK_Q4_1 = 2,  /* 20 bytes per 32 values: f16 d, f16 m, 16 bytes;       value = q * d + m  */
-    CK_BF16 = 3   /* 2 bytes per value: the upper half of a float32                           */
+    CK_BF16 = 3,  /* 2 bytes per value: the upper half of a float32                           */
+    CK_F32 = 4    /* plain float32 rows (ck_matvec / ck_matvec_threads only): trainable or f32
+                     frozen weights use the same threads during decoding as quantized ones   */
 };
 
 /* Bytes of one row of `cols` values (cols must be a multiple of the block size). */
@@ -27,6 +29,17 @@ void ck_dequantize_rows(int format, const uint8_t *w, int64_t rows, int64_t cols
 /* y[r] = sum_c W[r, c] x[c] (+ bias[r] when bias is not NULL), for r < rows. */
 void ck_matvec(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
                const float *bias, float *y);
+
+/* The same product split over `threads` threads (the caller and a pool of spinning workers;
+   see pool.c). Each row's value does not depend on the split. */
+void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x,
+                       const float *bias, float *y, int threads);
+
+/* Y (n, rows) = X (n, cols) . W^T (+ bias) for a few activation rows (decoding a batch of
+   sequences, short prompts): each weight block is read and widened once for up to four rows.
+   Row k of Y equals ck_matvec_threads of row k of X, bit for bit. */
+void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
+                       const float *bias, float *y, int threads);
 
 /* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
 uint16_t ck_float_to_half(float f);

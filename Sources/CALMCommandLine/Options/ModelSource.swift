@@ -23,19 +23,19 @@ struct ModelSource: ParsableArguments {
     }
 
     enum Loaded {
-        case model(ModelCheckpoint)
+        case model(any CausalLanguageModel, any Tokenizer)
         case composition(LoadedComposition)
 
         var decoder: AnyIncrementalDecoder {
             switch self {
-            case .model(let c): return AnyIncrementalDecoder(c.model)
+            case .model(let model, _): return AnyIncrementalDecoder(model)
             case .composition(let c): return AnyIncrementalDecoder(c.model)
             }
         }
 
         var tokenizer: any Tokenizer {
             switch self {
-            case .model(let c): return c.tokenizer
+            case .model(_, let tokenizer): return tokenizer
             case .composition(let c): return c.tokenizer
             }
         }
@@ -47,7 +47,7 @@ struct ModelSource: ParsableArguments {
         func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] {
             withoutGradients {
                 switch self {
-                case .model(let c): return c.model.forward(TokenBatch(ids)).logits!.data
+                case .model(let model, _): return model.logits(TokenBatch(ids)).data
                 case .composition(let c): return c.model.forward(TokenBatch(ids), gates: gates).data
                 }
             }
@@ -64,7 +64,14 @@ struct ModelSource: ParsableArguments {
             return .composition(try CompositionCheckpoint.load(composition, resolver: resolver))
         }
         guard let model else { throw CLIError("give --model or --composition") }
-        return .model(try ModelCheckpoint.load(model))
+        // Any registered architecture that predicts tokens on its own, through its runtime.
+        let file = try openCheckpoint(model, kind: "model")
+        defer { try? file.close() }
+        let header = try ModelHeader.read(file)
+        guard let lm = try ArchitectureRegistry.build(file, header: header) as? any CausalLanguageModel else {
+            throw CLIError("--model \(model): a \(header.modelType) model has no language-model head; it can only serve as an expert in a composition")
+        }
+        return .model(lm, header.tokenizer)
     }
 }
 

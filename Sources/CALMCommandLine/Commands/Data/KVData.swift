@@ -78,17 +78,9 @@ struct KVData: ParsableCommand {
         sizes.evalExamples = evalExamples
         let suite = KVSuiteFiles.build(experts: names, settings: settings, sizes: sizes)
         // Decide about every key map before writing anything.
-        var changedMaps: [(path: String, bytes: Data)] = []
-        for (name, map) in suite.maps {
-            let path = "\(mapDir)/\(name).json", bytes = try KVSuiteFiles.mapJSON(map)
-            if let existing = FileManager.default.contents(atPath: path) {
-                if existing == bytes { continue }
-                guard force else {
-                    throw CLIError("\(path): a key map with other keys exists; pass --force to replace it, or choose another --map-dir")
-                }
-            }
-            changedMaps.append((path, bytes))
-        }
+        let changedMaps = try ProtectedFiles.changed(
+            suite.maps.map { ("\(mapDir)/\($0.name).json", try KVSuiteFiles.mapJSON($0.map)) }, force: force,
+            what: "a key map with other keys")
         try suite.write(dataDirectory: out, mapDirectory: nil)
         try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
         for (path, bytes) in changedMaps { try writeAtomically(bytes, to: path) }

@@ -20,6 +20,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print load, prompt and per-token timings to standard error.") var stats = false
     @Flag(help: "Keep generating past the end-of-sequence token (fixed-length runs for timing).") var ignoreEOS = false
 
+    /// New tokens when neither --max-tokens nor the model's context bounds the output.
+    static let unboundedDefaultTokens = 256
+
     func run() throws {
         try sampling.checkRanges()
         try sampling.options.validate()
@@ -43,7 +46,8 @@ struct Generate: ParsableCommand {
         guard room > 0 else {
             throw CLIError("--prompt: \(ids.count) tokens fill the model's context of \(loaded.maxContext); nothing can follow")
         }
-        let budget = min(sampling.maxTokens ?? room, room)
+        // A model without a context limit (a recurrent one) would otherwise run until end-of-sequence.
+        let budget = min(sampling.maxTokens ?? (loaded.maxContext == .max ? Self.unboundedDefaultTokens : room), room)
         let timings = GenerationTimings()
         let generated = try loaded.decoder.generate(prompt: ids, maxTokens: budget, sampling: sampling.options,
                                                     stopToken: ignoreEOS ? nil : tokenizer.eosID, timings: timings)

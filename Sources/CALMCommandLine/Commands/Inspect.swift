@@ -37,15 +37,18 @@ struct Inspect: ParsableCommand {
         return "present (\(CheckpointIntegrity.scheme)), all verified"
     }
 
+    /// Any registered architecture, through its runtime.
     private func describeModel() throws -> [(name: String, shape: [Int], storage: String)] {
-        let checkpoint = try ModelCheckpoint.load(file)
-        let model = checkpoint.model
-        print("model type:  \(model.config.architecture)")
+        let loaded = try ArchitectureRegistry.load(file)
+        let model = loaded.model
+        let runtime = ArchitectureRegistry.runtime(serving: loaded.architecture)?.name ?? "?"
+        print("model type:  \(loaded.architecture) (runtime \(runtime))")
         let bytes = model.weights.reduce(0) { $0 + $1.weight.byteCount }
-        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(bytes) / 1_048_576)) MiB in memory\(model.isQuantized ? ", quantized" : " as float32"))")
-        print("tokenizer:   \(type(of: checkpoint.tokenizer).kind), \(checkpoint.tokenizer.vocabularySize) tokens, fingerprint \(checkpoint.tokenizer.fingerprint.prefix(16))")
+        let quantized = model.weights.contains { $0.weight.quantized != nil }
+        print("parameters:  \(model.parameterCount) (\(String(format: "%.2f", Double(bytes) / 1_048_576)) MiB in memory\(quantized ? ", quantized" : " as float32"))")
+        print("tokenizer:   \(type(of: loaded.tokenizer).kind), \(loaded.tokenizer.vocabularySize) tokens, fingerprint \(loaded.tokenizer.fingerprint.prefix(16))")
         print("config:")
-        let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(model.config.jsonString().utf8)),
+        let pretty = try JSONSerialization.data(withJSONObject: try JSONSerialization.jsonObject(with: Data(model.configurationJSON.utf8)),
                                                 options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: pretty, as: UTF8.self).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         return model.weights.map { ($0.name, $0.weight.shape, $0.weight.quantized?.format.rawValue ?? "f32") }

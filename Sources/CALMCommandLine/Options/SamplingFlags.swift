@@ -4,8 +4,8 @@ import CALMModels
 /// Decoding options for `generate`.
 struct SamplingFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: """
-        Maximum number of new tokens (default: until end-of-sequence or the model's context is full; \
-        a larger value is cut to the room left, with a note).
+        Maximum number of new tokens (default: until end-of-sequence or the model's context is full, \
+        at most 256 for a model without a context limit; a larger value is cut to the room left, with a note).
         """)
     var maxTokens: Int?
 

@@ -1,0 +1,3 @@
+import CALMCommandLine
+
+CALMCommandLine.main()
