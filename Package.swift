@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "CALMComposition", targets: ["CALMComposition"]),
         .library(name: "CALMSuites", targets: ["CALMSuites"]),
         .library(name: "CALMDistributed", targets: ["CALMDistributed"]),
+        .library(name: "CALMServer", targets: ["CALMServer"]),
         // The calm tool as a library, so a package that adds architectures builds its own tool.
         .library(name: "CALMCommandLine", targets: ["CALMCommandLine"]),
         // So packages that depend on this one can run `swift package convert-checkpoint` / `register-expert`.
@@ -26,6 +27,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libhdf5-dev). No pkg-config needed.
@@ -73,13 +77,23 @@ let package = Package(
         // Data-parallel training under Open MPI's mpirun. libmpi is loaded with dlopen at run
         // time, so building and running without MPI installed works.
         .target(name: "CALMDistributed", dependencies: ["CALMTensor", "CALMTraining"]),
+        // `calm serve`: an OpenAI-compatible HTTP server over models and compositions, with a
+        // continuous-batching scheduler (anchor and experts resident once, shared across compositions).
+        .target(
+            name: "CALMServer",
+            dependencies: [
+                "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMComposition",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]),
         // The command-line tool's commands, one file per subcommand, and its entry point
         // (`CALMCommandLine.main`), which takes extra architectures.
         .target(
             name: "CALMCommandLine",
             dependencies: [
                 "CALMSupport", "CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMHuggingFace", "CALMGGUF",
-                "CALMTraining", "CALMComposition", "CALMSuites", "CALMDistributed",
+                "CALMTraining", "CALMComposition", "CALMSuites", "CALMDistributed", "CALMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The calm executable: CALMCommandLine with the built-in architectures.
@@ -112,6 +126,12 @@ let package = Package(
         .testTarget(
             name: "CALMQuantizationTests",
             dependencies: ["CALMTensor", "CALMTokenizers", "CALMModels", "CALMCheckpoint", "CALMTraining", "CALMComposition", "CKernels"]),
+        .testTarget(
+            name: "CALMServerTests",
+            dependencies: [
+                "CALMModels", "CALMCheckpoint", "CALMComposition", "CALMServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
         .testTarget(name: "CLITests", dependencies: ["calm", "CALMHuggingFace", "CALMComposition", "CALMSuites"]),
     ],
     swiftLanguageModes: [.v6]

@@ -9,6 +9,6 @@ struct Calm: ParsableCommand {
             commandName: CommandLineSetup.toolName,
             abstract: "Compose frozen language models with CALM (Composition to Augment Language Models).",
             version: "0.1.0",
-            subcommands: [Pretrain.self, Compose.self, Experts.self, Convert.self, Export.self, DataCommand.self, Demo.self, Probe.self, Bench.self, Generate.self, Eval.self, Forward.self, Inspect.self, Upgrade.self, Quantize.self])
+            subcommands: [Pretrain.self, Compose.self, Experts.self, Convert.self, Export.self, DataCommand.self, Demo.self, Probe.self, Bench.self, Generate.self, Eval.self, Forward.self, Inspect.self, Upgrade.self, Quantize.self, Serve.self])
     }
 }

@@ -15,10 +15,14 @@ public struct ModelResolver {
     public var anchorOverride: String?
     /// `--registry`: searched first.
     public var registryOverride: String?
+    /// Models already in memory: a hit with the expected content hash is used as is, and
+    /// whatever is loaded is recorded there (one copy per model across compositions).
+    public var shared: SharedModels?
 
-    public init(anchorOverride: String? = nil, registryOverride: String? = nil) {
+    public init(anchorOverride: String? = nil, registryOverride: String? = nil, shared: SharedModels? = nil) {
         self.anchorOverride = anchorOverride
         self.registryOverride = registryOverride
+        self.shared = shared
     }
 
     /// The registries to search for a composition at `compositionPath`, in order, without repeats.
@@ -39,6 +43,21 @@ public struct ModelResolver {
     }
 
     public func anchor(_ spec: CompositionSpec, compositionPath: String) throws -> LoadedModel<TransformerLM> {
+        if let hit = shared?.anchor(withHash: spec.anchor.contentHash) { return hit }
+        let loaded = try findAnchor(spec, compositionPath: compositionPath)
+        shared?.remember(anchor: loaded)
+        return loaded
+    }
+
+    public func expert(_ reference: CompositionSpec.AugmentReference, spec: CompositionSpec,
+                       compositionPath: String) throws -> LoadedModel<any AugmentModel> {
+        if let hit = shared?.expert(withHash: reference.contentHash) { return hit }
+        let loaded = try findExpert(reference, spec: spec, compositionPath: compositionPath)
+        shared?.remember(expert: loaded)
+        return loaded
+    }
+
+    func findAnchor(_ spec: CompositionSpec, compositionPath: String) throws -> LoadedModel<TransformerLM> {
         let expected = spec.anchor.contentHash
         var looked: [String] = []
         if let anchorOverride {
@@ -67,8 +86,8 @@ public struct ModelResolver {
         throw CheckpointError(path: compositionPath, message: "anchor not found (looked at: \(looked.joined(separator: "; "))); give it with --anchor PATH")
     }
 
-    public func expert(_ reference: CompositionSpec.AugmentReference, spec: CompositionSpec,
-                       compositionPath: String) throws -> LoadedModel<any AugmentModel> {
+    func findExpert(_ reference: CompositionSpec.AugmentReference, spec: CompositionSpec,
+                    compositionPath: String) throws -> LoadedModel<any AugmentModel> {
         let expected = reference.contentHash
         var looked: [String] = []
         for registry in registries(spec, compositionPath: compositionPath) {
