@@ -111,11 +111,8 @@ extension KVSuiteFiles {
     /// must not replace an existing key map pass nil and write the maps themselves.
     public func write(dataDirectory: String, mapDirectory: String?) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         for (name, records) in files.sorted(by: { $0.key < $1.key }) {
-            let lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-            try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(dataDirectory)/\(name)")
+            try writeJSONLines(records, to: "\(dataDirectory)/\(name)")
         }
         try writeAtomically(Data(try tokenizer.serialized().utf8), to: "\(dataDirectory)/vocab.json")
         guard let mapDirectory else { return }

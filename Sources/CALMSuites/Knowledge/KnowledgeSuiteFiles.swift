@@ -148,11 +148,8 @@ extension KnowledgeSuiteFiles {
     /// are the caller's to write: it decides whether an existing one may be replaced).
     public func write(dataDirectory: String) throws {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         for (name, records) in sets.sorted(by: { $0.key < $1.key }) {
-            let lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-            try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(dataDirectory)/\(name)")
+            try writeJSONLines(records, to: "\(dataDirectory)/\(name)")
         }
         for (name, lines) in corpora.sorted(by: { $0.key < $1.key }) {
             try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), to: "\(dataDirectory)/\(name)")
