@@ -150,7 +150,7 @@ CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const
 CK_AVX2 void ck_matmul_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, const ck_activation *a, int64_t n,
                             const float *bias, float *y, int64_t ldy) {
     const size_t rowBytes = ck_row_bytes(format, cols);
-    const int blocks = format == CK_Q8_0 || format == CK_Q4_0 || format == CK_Q4_1;
+    const int blocks = ck_is_block_format(format);
     float four[4];
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *row = w + (size_t)r * rowBytes;

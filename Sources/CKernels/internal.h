@@ -32,6 +32,10 @@ static inline float ck_bf16_to_float(uint16_t h) { return ck_bits_float((uint32_
 
 /* The AVX2 versions (kernels.c picks them at run time when the CPU has AVX2, FMA and F16C). */
 void ck_dequantize_rows_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out);
+/* Whether `format` stores 32-value blocks with scales (multiplied against int16 activation
+   codes) rather than plain values per element (bf16, f32). */
+static inline int ck_is_block_format(int format) { return format == CK_Q8_0 || format == CK_Q4_0 || format == CK_Q4_1; }
+
 /* The sum of 32 consecutive values, in a fixed order (every path gets the same float). */
 static inline float ck_block_sum(const float *x) {
     float s = 0.0f;

@@ -148,7 +148,7 @@ static void run_in_pool(const matvec_job *job, int threads) {
    cols / 32 sums, cols / 32 scales and cols codes. */
 static ck_activation prepare_activation(int format, const float *x, int64_t cols, void *scratch) {
     ck_activation a = {x, NULL, NULL, NULL};
-    if (format == CK_BF16 || format == CK_F32) return a;
+    if (!ck_is_block_format(format)) return a;
     const int64_t blocks = cols / CK_BLOCK;
     float *sums = scratch, *scales = sums + blocks;
     int16_t *codes = (int16_t *)(scales + blocks);
@@ -177,10 +177,9 @@ void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols,
     /* Per activation row: 2 floats per block plus an int16 per value, after the descriptors;
        12 KB on the stack covers one row of 4096 columns or four of 1024. */
     _Alignas(32) uint8_t stackScratch[12288];
-    const int floats = format == CK_BF16 || format == CK_F32;
-    const size_t perRow = floats ? 0 : (size_t)(cols / CK_BLOCK) * 2 * sizeof(float) + (size_t)cols * sizeof(int16_t);
-    const size_t headBytes = ((size_t)n * sizeof(ck_activation) + 31) / 32 * 32;
-    const size_t scratchBytes = headBytes + (size_t)n * ((perRow + 31) / 32 * 32);
+    const size_t perRow = ck_is_block_format(format) ? (size_t)(cols / CK_BLOCK) * 2 * sizeof(float) + (size_t)cols * sizeof(int16_t) : 0;
+    const size_t rowStride = (perRow + 31) / 32 * 32, headBytes = ((size_t)n * sizeof(ck_activation) + 31) / 32 * 32;
+    const size_t scratchBytes = headBytes + (size_t)n * rowStride;
     uint8_t *scratch = scratchBytes <= sizeof stackScratch ? stackScratch : malloc(scratchBytes);
     if (!scratch) { /* out of memory: plain floats, one row at a time */
         for (int64_t k = 0; k < n; k++) ck_matvec_portable(format, w, rows, cols, x + k * cols, bias, y + k * rows);
@@ -188,7 +187,7 @@ void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols,
     }
     ck_activation *activations = (ck_activation *)(void *)scratch;
     for (int64_t k = 0; k < n; k++)
-        activations[k] = prepare_activation(format, x + k * cols, cols, scratch + headBytes + (size_t)k * ((perRow + 31) / 32 * 32));
+        activations[k] = prepare_activation(format, x + k * cols, cols, scratch + headBytes + (size_t)k * rowStride);
 
     const matvec_job job = {format, w, ck_row_bytes(format, cols), rows, cols, rows, activations, n, bias, y};
     if (threads > CK_MAX_THREADS) threads = CK_MAX_THREADS;
