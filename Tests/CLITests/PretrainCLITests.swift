@@ -97,3 +97,39 @@ struct PretrainCLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
     }
 }
+
+/// `calm pretrain --data-vocabulary`: the model stores only the tokens its data uses, and
+/// every command that reads models handles it (or, for export, says why it cannot).
+@Suite("calm pretrain --data-vocabulary", .serialized)
+struct DataVocabularyCLITests {
+    @Test func storesTheDataTokensAndEveryCommandReadsIt() throws {
+        let dir = try PretrainCLITests.data.get()
+        // A tokenizer over letters and digits; the data uses digits, spaces and "+" only.
+        try "abcdefghijklmnopqrstuvwxyz 0123456789+".write(toFile: "\(dir)/alphabet.txt", atomically: true, encoding: .utf8)
+        let model = "\(dir)/subset.h5"
+        let run = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", model, "--steps", "30", "--warmup", "2",
+                               "--tokenizer-from", "\(dir)/alphabet.txt", "--data-vocabulary"] + PretrainCLITests.model)
+        #expect(run.status == 0, "\(run.stderr)")
+        let config = try ModelCheckpoint.load(model).model.config
+        let stored = try #require(config.storedTokens)
+        #expect(stored.count < config.vocabSize)
+        #expect(run.stderr.contains("stores \(stored.count) of \(config.vocabSize) tokens"))
+
+        let eval = try CLI.run(["eval", "--model", model, "--data", "\(dir)/train.jsonl", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        // Letters are not stored: they read the shared row and are never generated.
+        let generated = try CLI.run(["generate", "--model", model, "--prompt", "abc 3 +", "--max-tokens", "4"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        #expect(!generated.stdout.dropFirst("abc 3 +".count).contains { $0.isLetter })
+
+        let export = try CLI.run(["export", model, "\(dir)/hf"])
+        #expect(export.status != 0)
+        #expect(export.stderr.contains("stored_tokens"), "\(export.stderr)")
+        let resumed = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/r.h5", "--resume", model,
+                                   "--steps", "40", "--data-vocabulary"])
+        #expect(resumed.status != 0 && resumed.stderr.contains("--data-vocabulary"), "\(resumed.stderr)")
+        let both = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/z.h5", "--data-vocabulary",
+                                "--zero-unseen-embeddings"])
+        #expect(both.status != 0 && both.stderr.contains("give one"), "\(both.stderr)")
+    }
+}

@@ -28,7 +28,15 @@ extension Pretrain {
             (lm, tokenizer) = (checkpoint.model, checkpoint.tokenizer)
         } else {
             tokenizer = try makeTokenizer()
-            lm = try TransformerLM(config: try model.makeConfig(file: config, vocabSize: tokenizer.vocabularySize), seed: options.seed)
+            var modelConfig = try model.makeConfig(file: config, vocabSize: tokenizer.vocabularySize)
+            if dataVocabulary { modelConfig.storedTokens = try tokensUsed(tokenizer: tokenizer) }
+            lm = try TransformerLM(config: modelConfig, seed: options.seed)
+            if dataVocabulary {
+                // The row every unstored token reads never occurs in the data, so it never trains:
+                // it starts at zero, a neutral input (as --zero-unseen-embeddings gives).
+                let table = lm.tokenEmbedding, width = modelConfig.hiddenSize
+                for j in 0..<width { table.data[(modelConfig.embeddingRows - 1) * width + j] = 0 }
+            }
         }
         let positions = lm.config.maxPositions
         let length = model.seqLen ?? min(ModelFlags.defaultSequenceLength, positions)
@@ -73,6 +81,17 @@ extension Pretrain {
                 throw CLIError("--tokenizer-from \(tokenizerFrom): its tokenizer differs from the one in \(source); leave --tokenizer-from out")
             }
         }
+    }
+
+    /// Every token id the training and evaluation data use, with the special tokens, ascending
+    /// (--data-vocabulary). Sequence length plays no part: records are read whole.
+    private func tokensUsed(tokenizer: any Tokenizer) throws -> [Int] {
+        var used = Set([tokenizer.bosID, tokenizer.eosID, tokenizer.padID].compactMap { $0 })
+        for path in [data] + (evalData.map { [$0] } ?? []) {
+            let set = try TrainingData.load(path, tokenizer: tokenizer, sequenceLength: Int(Int32.max))
+            for example in set.examples { used.formUnion(example.ids) }
+        }
+        return used.sorted()
     }
 
     private func makeTokenizer() throws -> any Tokenizer {

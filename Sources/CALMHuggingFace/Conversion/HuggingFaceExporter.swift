@@ -17,6 +17,10 @@ public enum HuggingFaceExporter {
 
     public static func export(_ checkpoint: ModelCheckpoint, to directory: String) throws -> Result {
         let config = checkpoint.model.config
+        if let stored = config.storedTokens {
+            // Hugging Face models have a row for every token; inventing rows would change the model.
+            throw ConversionError("\(checkpoint.path): stores \(stored.count) of \(config.vocabSize) tokens (stored_tokens), which Hugging Face models cannot express")
+        }
         let architecture = try HuggingFaceArchitectures.named(config.architecture)
         var hfConfig = try architecture.exportConfig(config)
         hfConfig["model_type"] = architecture.modelType

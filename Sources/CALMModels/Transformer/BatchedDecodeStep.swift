@@ -31,7 +31,7 @@ extension TransformerLM {
 
     /// Token (and learned position) embeddings for one token per row at its own position: `(B, 1, C)`.
     func batchedEmbedding(_ tokens: [Int], positions: [Int]) -> Tensor {
-        var x = Tensor.embedding(embedding, ids: tokens, shape: [tokens.count, 1])
+        var x = Tensor.embedding(embedding, ids: embeddingRows(of: tokens), shape: [tokens.count, 1])
         if config.embeddingScale != 1 { x = x.scaled(by: config.embeddingScale) }
         if let positionEmbedding {
             x = x.adding(Tensor.embedding(positionEmbedding, ids: positions, shape: [tokens.count, 1]))

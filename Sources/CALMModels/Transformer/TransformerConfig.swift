@@ -49,6 +49,14 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
     public var ropeScaling: RopeScaling?
     /// Sliding-window attention span (Mistral); nil: full causal attention.
     public var slidingWindow: Int?
+    /// The token ids this model stores rows for (ascending), when it knows only part of its
+    /// tokenizer's vocabulary: a small expert trained on one corpus then pays for a softmax and
+    /// embedding over the tokens it uses, not all `vocabSize`. One extra last row reads every
+    /// other token; other tokens are never predicted (logit -inf). nil: every token has a row.
+    public var storedTokens: [Int]?
+
+    /// Rows of the token embedding (and output head): `vocabSize`, or the stored tokens + 1.
+    public var embeddingRows: Int { storedTokens.map { $0.count + 1 } ?? vocabSize }
 
     /// How rotary frequencies are rescaled, with the Hugging Face definitions.
     public struct RopeScaling: Codable, Sendable, Equatable {
@@ -77,7 +85,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
         headDim: Int, intermediateSize: Int, maxPositions: Int, norm: NormKind, normEps: Float, normWeightOffset: Float,
         positions: PositionKind, ropeTheta: Double, activation: Activation.Kind, gatedMLP: Bool, qkvBias: Bool,
         attentionOutputBias: Bool, mlpBias: Bool, tiedEmbeddings: Bool, embeddingScale: Float, attentionScale: Float?,
-        ropeScaling: RopeScaling? = nil, slidingWindow: Int? = nil
+        ropeScaling: RopeScaling? = nil, slidingWindow: Int? = nil, storedTokens: [Int]? = nil
     ) {
         self.architecture = architecture; self.vocabSize = vocabSize; self.hiddenSize = hiddenSize
         self.numLayers = numLayers; self.numHeads = numHeads; self.numKVHeads = numKVHeads; self.headDim = headDim
@@ -86,7 +94,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
         self.ropeTheta = ropeTheta; self.activation = activation; self.gatedMLP = gatedMLP; self.qkvBias = qkvBias
         self.attentionOutputBias = attentionOutputBias; self.mlpBias = mlpBias; self.tiedEmbeddings = tiedEmbeddings
         self.embeddingScale = embeddingScale; self.attentionScale = attentionScale; self.ropeScaling = ropeScaling
-        self.slidingWindow = slidingWindow
+        self.slidingWindow = slidingWindow; self.storedTokens = storedTokens
     }
 
     /// A Llama-style configuration.
@@ -136,6 +144,11 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
         try require(normEps > 0, "norm_eps", "must be positive")
         try require(ropeTheta > 0, "rope_theta", "must be positive")
         try require((slidingWindow ?? 1) > 0, "sliding_window", "must be positive")
+        if let stored = storedTokens {
+            try require(!stored.isEmpty, "stored_tokens", "is empty (leave it out to store every token)")
+            try require(zip(stored, stored.dropFirst()).allSatisfy { $0 < $1 }, "stored_tokens", "must be ascending without repeats")
+            try require(stored.first! >= 0 && stored.last! < vocabSize, "stored_tokens", "has ids outside 0..<\(vocabSize)")
+        }
         if let r = ropeScaling {
             try require(r.factor > 0, "rope_scaling.factor", "must be positive")
             if r.type == .llama3 {
@@ -154,7 +167,7 @@ public struct TransformerConfig: Codable, Sendable, Equatable {
             + (mlpBias ? intermediateSize * (gatedMLP ? 2 : 1) + hiddenSize : 0)
         let normParams = (norm == .layer ? 2 : 1) * hiddenSize
         let perLayer = attention + mlp + 2 * normParams
-        return vocabSize * hiddenSize * (tiedEmbeddings ? 1 : 2) + (positions == .learned ? maxPositions * hiddenSize : 0)
+        return embeddingRows * hiddenSize * (tiedEmbeddings ? 1 : 2) + (positions == .learned ? maxPositions * hiddenSize : 0)
             + numLayers * perLayer + normParams
     }
 }
@@ -176,6 +189,7 @@ extension TransformerConfig {
         case attentionOutputBias = "attention_output_bias", mlpBias = "mlp_bias"
         case tiedEmbeddings = "tied_embeddings", embeddingScale = "embedding_scale"
         case attentionScale = "attention_scale", ropeScaling = "rope_scaling", slidingWindow = "sliding_window"
+        case storedTokens = "stored_tokens"
     }
 
     private struct AnyKey: CodingKey {
@@ -216,6 +230,7 @@ extension TransformerConfig {
         attentionScale = try c.decodeIfPresent(Float.self, forKey: .attentionScale)
         ropeScaling = try c.decodeIfPresent(RopeScaling.self, forKey: .ropeScaling)
         slidingWindow = try c.decodeIfPresent(Int.self, forKey: .slidingWindow)
+        storedTokens = try c.decodeIfPresent([Int].self, forKey: .storedTokens)
     }
 
     /// Canonical JSON (sorted keys), as stored in checkpoints.
@@ -255,5 +270,5 @@ extension TransformerConfig {
     }
 
     /// FLOPs of the output projection for one token.
-    public var headFLOPsPerToken: Double { 2 * Double(hiddenSize * vocabSize) }
+    public var headFLOPsPerToken: Double { 2 * Double(hiddenSize * embeddingRows) }
 }

@@ -44,6 +44,9 @@ public final class TransformerLM {
     /// The untied output head as float32 (a dequantized copy when quantized).
     public var lmHead: Tensor? { head?.floatTensor() }
     let rotary: RotaryEmbedding?
+    /// With `config.storedTokens`: the embedding row of every token id (the last row for
+    /// tokens the model does not store).
+    let rowOfToken: [Int]?
 
     /// A model with freshly initialised weights drawn from `seed`.
     public convenience init(config: TransformerConfig, seed: UInt64) throws {
@@ -56,15 +59,20 @@ public final class TransformerLM {
     public init(config: TransformerConfig, weights w: inout some WeightSource) throws {
         try config.validate()
         self.config = config
-        let (vocab, width) = (config.vocabSize, config.hiddenSize)
-        embedding = try w.matrix("embed.weight", shape: [vocab, width], initial: .normal(std: 0.02))
+        let (rows, width) = (config.embeddingRows, config.hiddenSize)
+        embedding = try w.matrix("embed.weight", shape: [rows, width], initial: .normal(std: 0.02))
         positionEmbedding = config.positions == .learned
             ? try w.weight("pos_embed.weight", shape: [config.maxPositions, width], initial: .normal(std: 0.01))
             : nil
         blocks = try (0..<config.numLayers).map { try TransformerBlock("layers.\($0)", config: config, weights: &w) }
         finalNorm = try Norm("final_norm", config: config, weights: &w)
-        head = config.tiedEmbeddings ? nil : try w.matrix("lm_head.weight", shape: [vocab, width], initial: .normal(std: 0.02))
+        head = config.tiedEmbeddings ? nil : try w.matrix("lm_head.weight", shape: [rows, width], initial: .normal(std: 0.02))
         rotary = config.positions == .rope ? RotaryEmbedding(config: config) : nil
+        rowOfToken = config.storedTokens.map { stored in
+            var rows = [Int](repeating: stored.count, count: config.vocabSize)
+            for (row, id) in stored.enumerated() { rows[id] = row }
+            return rows
+        }
     }
 
     /// Every stored weight with its dotted checkpoint name, in a stable order (construction
@@ -146,7 +154,7 @@ public final class TransformerLM {
 
     /// Token (and learned position) embeddings for positions `start ..< start + T`: `(B, T, C)`.
     public func embed(_ tokens: TokenBatch, startPosition start: Int = 0) -> Tensor {
-        var x = Tensor.embedding(embedding, ids: tokens.ids, shape: [tokens.batch, tokens.length])
+        var x = Tensor.embedding(embedding, ids: embeddingRows(of: tokens.ids), shape: [tokens.batch, tokens.length])
         if config.embeddingScale != 1 { x = x.scaled(by: config.embeddingScale) }
         if let positionEmbedding {
             let positions = (start..<(start + tokens.length)).map { $0 }
@@ -162,9 +170,25 @@ public final class TransformerLM {
         blocks[layer](x, layer: layer, start: start, rotary: rotary, cache: cache)
     }
 
-    /// Final norm and output projection: `(B, T, C) -> (B, T, V)`.
+    /// The embedding rows that hold `ids` (the ids themselves unless the model stores a subset).
+    func embeddingRows(of ids: [Int]) -> [Int] {
+        guard let rowOfToken else { return ids }
+        return ids.map { rowOfToken[$0] }
+    }
+
+    /// Final norm and output projection: `(B, T, C) -> (B, T, V)`. A model that stores a
+    /// subset of the vocabulary gives every other token a logit of -inf.
     public func logits(fromHidden h: Tensor) -> Tensor {
-        finalNorm(h).linear(head ?? embedding)
+        guard let stored = config.storedTokens else { return storedLogits(fromHidden: h) }
+        return storedLogits(fromHidden: h).spreadingColumns(stored, width: config.vocabSize, fill: -.infinity)
+    }
+
+    /// Logits over the stored tokens only: `(B, T, V)`, or `(B, T, stored)` with `storedTokens`
+    /// (the extra row for unstored tokens is an input only and never scored).
+    func storedLogits(fromHidden h: Tensor) -> Tensor {
+        let all = finalNorm(h).linear(head ?? embedding)
+        guard let stored = config.storedTokens else { return all }
+        return all.sliced(axis: all.rank - 1, 0..<stored.count)
     }
 
     /// A forward pass.
@@ -217,7 +241,13 @@ public final class TransformerLM {
         let targets = Self.shiftedTargets(tokens, lossMask: lossMask)
         let rows = targets.indices.filter { targets[$0] >= 0 }
         let scored = rows.count == targets.count ? h : h.gatheringRows(rows)
-        return logits(fromHidden: scored).crossEntropy(targets: rows.map { targets[$0] })
+        let scoredTargets = rows.map { targets[$0] }
+        // A subset model scores over its stored tokens; a target it does not store has
+        // probability 0, which only the full logits can express (an infinite loss).
+        if let stored = config.storedTokens, let rowOfToken, scoredTargets.allSatisfy({ rowOfToken[$0] < stored.count }) {
+            return storedLogits(fromHidden: scored).crossEntropy(targets: scoredTargets.map { rowOfToken[$0] })
+        }
+        return logits(fromHidden: scored).crossEntropy(targets: scoredTargets)
     }
 
     /// Targets for next-token prediction: row (b, t) predicts token (b, t+1); -100 = ignored.

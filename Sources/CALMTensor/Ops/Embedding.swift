@@ -36,3 +36,27 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `(rows, lastDim) -> (rows, width)`: column j of `self` lands in column `columns[j]`,
+    /// every other column holds `fill`. Backward reads the gradient back from those columns.
+    /// (A model that stores a subset of its vocabulary reports logits over all of it.)
+    public func spreadingColumns(_ columns: [Int], width: Int, fill: Float) -> Tensor {
+        let x = self
+        let n = x.lastDim, rows = x.rowCount
+        precondition(columns.count == n, "spreadingColumns: \(columns.count) columns for \(n)")
+        precondition(columns.allSatisfy { $0 >= 0 && $0 < width }, "spreadingColumns: a column outside \(width)")
+        var out = [Float](repeating: fill, count: rows * width)
+        x.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<rows { for (j, column) in columns.enumerated() { dst[r * width + column] = src[r * n + j] } }
+            }
+        }
+        return .result(shape: Array(x.shape.dropLast()) + [width], data: out, inputs: [x]) { out in
+            let g = out.grad!
+            x.withGradBuffer { gx in
+                for r in 0..<rows { for (j, column) in columns.enumerated() { gx[r * n + j] += g[r * width + column] } }
+            }
+        }
+    }
+}
