@@ -55,6 +55,43 @@ public enum ExactMatch {
         return Outcome(answers: texts, correct: correct)
     }
 
+    /// Scores every record in one forward pass instead of decoding: correct when each
+    /// completion token, and after them end-of-sequence unless `prefix`, is the most likely
+    /// next token. The verdict is greedy decoding's (greedy would emit exactly these tokens),
+    /// except that greedy also accepts the same text spelled with other tokens. `prefix` suits
+    /// models trained on running text, which continue past an answer instead of ending.
+    /// `answers` holds the predicted completion tokens as text.
+    public static func teacherForced(
+        logits: (TokenBatch) -> Tensor, tokenizer: any Tokenizer, records: [TrainingData.PromptCompletion],
+        prefix: Bool, batchSize: Int = 8
+    ) -> Outcome {
+        let end = prefix ? [] : (tokenizer.eosID.map { [$0] } ?? [])
+        var answers: [String] = [], correct: [Bool] = []
+        for first in stride(from: 0, to: records.count, by: batchSize) {
+            let batch = records[first..<min(records.count, first + batchSize)]
+            let encoded = batch.map { (prompt: tokenizer.encodeWithBOS($0.prompt), answer: tokenizer.encode($0.completion) + end) }
+            let length = encoded.map { $0.prompt.count + $0.answer.count }.max()!
+            let pad = tokenizer.padID ?? 0
+            // Right padding: causal attention keeps it out of every real position.
+            let ids = encoded.flatMap { $0.prompt + $0.answer + [Int](repeating: pad, count: length - $0.prompt.count - $0.answer.count) }
+            let scores = logits(TokenBatch(ids: ids, batch: encoded.count, length: length))  // (B, T, V)
+            let vocab = scores.lastDim
+            scores.data.withUnsafeBufferPointer { x in
+                for (b, e) in encoded.enumerated() {
+                    let predicted = e.answer.indices.map { i -> Int in
+                        let row = x.baseAddress! + (b * length + e.prompt.count + i - 1) * vocab
+                        var best = 0
+                        for v in 1..<vocab where row[v] > row[best] { best = v }
+                        return best
+                    }
+                    correct.append(predicted == e.answer)
+                    answers.append(tokenizer.decode(predicted.filter { !end.contains($0) }))
+                }
+            }
+        }
+        return Outcome(answers: answers, correct: correct)
+    }
+
     private struct Unchecked<T>: @unchecked Sendable {
         let value: T
         init(_ value: T) { self.value = value }

@@ -77,6 +77,16 @@ struct CLITests {
         let report = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
         #expect(report["count"] as? Int == 7)
         #expect((report["accuracy"] as? Double ?? 0) >= 0.85)
+        // Teacher forcing reaches greedy decoding's verdict on right and wrong references alike.
+        try (0..<7).flatMap { ["{\"prompt\": \"\($0) +\", \"completion\": \" \($0 + 1)\"}", "{\"prompt\": \"\($0) +\", \"completion\": \" \($0 + 2)\"}"] }
+            .joined(separator: "\n").write(toFile: "\(dir)/mixed.jsonl", atomically: true, encoding: .utf8)
+        let greedy = try CLI.run(["eval", "--model", model, "--data", "\(dir)/mixed.jsonl"])
+        let forced = try CLI.run(["eval", "--model", model, "--data", "\(dir)/mixed.jsonl", "--teacher-forced"])
+        #expect(greedy.status == 0 && forced.status == 0, "\(forced.stderr)")
+        #expect(forced.stdout == greedy.stdout && greedy.stdout.contains("/14)"), "\(greedy.stdout) vs \(forced.stdout)")
+        // Without end-of-sequence, " n+1" followed by anything counts; a wrong digit still does not.
+        let prefix = try CLI.run(["eval", "--model", model, "--data", "\(dir)/mixed.jsonl", "--teacher-forced", "--prefix"])
+        #expect(prefix.stdout.contains("accuracy 0.5000 (7/14)") || prefix.stdout.contains("(6/14)"), "\(prefix.stdout)")
 
         let forward = try CLI.run(["forward", "--model", model, "--tokens", "1 5 4 6", "--output", "\(dir)/logits.h5"])
         #expect(forward.status == 0)

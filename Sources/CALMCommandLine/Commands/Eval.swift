@@ -21,6 +21,17 @@ struct Eval: ParsableCommand {
     @Option(help: "With --composition: write per-token gate values (JSONL, one line per record) to this file.")
     var gates: String?
     @Option(parsing: .unconditional, help: "Evaluate records on this many threads (set --threads 1 for BLAS then).") var workers = 1
+    @Flag(help: """
+        Score each record in one forward pass instead of decoding: correct when every completion token, then \
+        end-of-sequence, is the most likely next token (greedy decoding's verdict, unless the model spells the \
+        answer with other tokens). Much faster for many records.
+        """)
+    var teacherForced = false
+    @Flag(help: """
+        With --teacher-forced: the completion need not be followed by end-of-sequence (for models trained on \
+        running text, which continue past an answer, e.g. an expert's recall of its facts).
+        """)
+    var prefix = false
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var runtime: RuntimeOptions
 
@@ -30,6 +41,7 @@ struct Eval: ParsableCommand {
         try OptionCheck.atLeast(workers, 1, "--workers")
         try runtime.apply()
         if gates != nil && source.composition == nil { throw CLIError("--gates needs --composition") }
+        if prefix && !teacherForced { throw CLIError("--prefix needs --teacher-forced") }
         if let gates { try OutputPath.validate(gates, option: "--gates") }
         guard (data == nil) != (perplexity == nil) else { throw CLIError("give exactly one of --data and --perplexity") }
         try OptionCheck.atLeast(window, 2, "--window")
@@ -44,8 +56,9 @@ struct Eval: ParsableCommand {
         if let limit { records = Array(records.prefix(max(0, limit))) }
         guard !records.isEmpty else { throw DataError("\(data): no records") }
         tokenizer.warnAboutUnknownPieces(in: records.map(\.prompt), what: "\(data) (prompts)")
-        let outcome = try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records,
-                                              maxTokens: maxTokens, workers: workers)
+        let outcome = teacherForced
+            ? ExactMatch.teacherForced(logits: loaded.logits, tokenizer: tokenizer, records: records, prefix: prefix)
+            : try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records, maxTokens: maxTokens, workers: workers)
         let correct = outcome.correctCount
         var gateLines: [String] = []
         if gates != nil, case .composition(let c) = loaded {

@@ -43,6 +43,16 @@ struct ModelSource: ParsableArguments {
         var vocabularySize: Int { decoder.vocabularySize }
         var maxContext: Int { decoder.maxContext }
 
+        /// Logits `(B, T, V)` of a batch, without gradients.
+        func logits(_ tokens: TokenBatch) -> Tensor {
+            withoutGradients {
+                switch self {
+                case .model(let model, _): return model.logits(tokens)
+                case .composition(let c): return c.model.forward(tokens)
+                }
+            }
+        }
+
         /// Full-sequence logits `(1, T, V)` without gradients.
         func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] {
             withoutGradients {

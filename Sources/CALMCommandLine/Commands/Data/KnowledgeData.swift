@@ -15,7 +15,7 @@ struct KnowledgeData: ParsableCommand {
             (encyclopedia sentences in several phrasings plus definition lines, for `calm pretrain`), E-recall.jsonl \
             (probe the expert's recall of every fact), E-dc.jsonl (D_C: chat questions about held-in countries only), \
             E-eval.jsonl and E-eval-unseen.jsonl (held-out countries, D_C's phrasings and unseen ones); with two or \
-            more experts, for the last two also mixed-dc.jsonl and mixed-eval.jsonl. The facts go to --map-dir/E.json \
+            more experts, for the last two also mixed-dc.jsonl and mixed-eval.jsonl; with --general-answers, general-chat.jsonl and general-showcase.jsonl. The facts go to --map-dir/E.json \
             (default: --out), never replacing a different file without --force. Questions use --anchor's chat template \
             when it has one, else "Question: ... Answer:".
             """)
@@ -31,6 +31,12 @@ struct KnowledgeData: ParsableCommand {
     @Option(parsing: .unconditional, help: "Share of each expert's countries that D_C mentions.") var heldIn = 0.2
     @Option(parsing: .unconditional, help: "Passes over every fact in each expert's corpus.") var corpusPasses = 10
     @Option(parsing: .unconditional, help: "Questions per evaluation set.") var evalExamples = 1000
+    @Option(parsing: .unconditional, help: """
+        With --anchor: add N everyday questions with the anchor's own greedy answers to every D_C file (so the \
+        bridges learn to leave the anchor alone where the expert has nothing to add), also written to \
+        general-chat.jsonl; general-showcase.jsonl holds the anchor's answers to 20 questions on other topics.
+        """)
+    var generalAnswers = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
@@ -41,6 +47,8 @@ struct KnowledgeData: ParsableCommand {
         try OptionCheck.atLeast(entities, 10, "--entities")
         try OptionCheck.atLeast(corpusPasses, 1, "--corpus-passes")
         try OptionCheck.atLeast(evalExamples, 0, "--eval-examples")
+        try OptionCheck.within(generalAnswers, 0...GeneralQuestions.available, "--general-answers")
+        if generalAnswers > 0 && anchor == nil { throw CLIError("--general-answers needs --anchor (the anchor answers the questions)") }
         guard heldIn > 0, heldIn < 1 else { throw CLIError("--held-in must be between 0 and 1 (exclusive), got \(heldIn)") }
         let mapDir = self.mapDir ?? out
         try OutputPath.validate(out, option: "--out", kind: .directory)
@@ -68,8 +76,15 @@ struct KnowledgeData: ParsableCommand {
         settings.corpusPasses = corpusPasses
         settings.evalExamples = evalExamples
         settings.seed = seed
-        let suite = try KnowledgeSuiteFiles.build(experts: names, settings: settings, promptFormat: promptFormat,
+        var suite = try KnowledgeSuiteFiles.build(experts: names, settings: settings, promptFormat: promptFormat,
                                               completionFormat: completionFormat, acceptName: acceptName)
+        if let anchor, generalAnswers > 0 {
+            let answers = try AnchorAnswers(anchor: anchor, promptFormat: promptFormat, completionFormat: completionFormat)
+            let general = try answers.answer(GeneralQuestions.make(count: generalAnswers, seed: seed))
+            for name in suite.sets.keys where name.hasSuffix("dc.jsonl") { suite.sets[name]! += general }
+            suite.sets["general-chat.jsonl"] = general
+            suite.sets["general-showcase.jsonl"] = try answers.answer(GeneralQuestions.showcase, keepUnfinished: true)
+        }
         // Decide about every facts file before writing anything.
         let changed = try ProtectedFiles.changed(
             suite.facts.map { ("\(mapDir)/\($0.name).json", Data(try $0.facts.json().utf8)) }, force: force,

@@ -1,0 +1,42 @@
+import CALMCheckpoint
+import CALMModels
+import CALMTraining
+import Foundation
+
+/// The anchor's own greedy answers to chat questions, as D_C records (`calm data knowledge
+/// --general-answers`): training a composition to reproduce them keeps the anchor's behaviour.
+struct AnchorAnswers {
+    let path: String
+    let checkpoint: ModelCheckpoint
+    let promptFormat: String
+    let completionFormat: String
+    /// Longest answer kept; longer ones are cut off mid-sentence and left out of D_C.
+    var maxTokens = 96
+
+    init(anchor: String, promptFormat: String, completionFormat: String) throws {
+        path = anchor
+        checkpoint = try ModelCheckpoint.load(anchor)
+        self.promptFormat = promptFormat
+        self.completionFormat = completionFormat
+    }
+
+    /// One record per question whose answer ends (end-of-sequence within `maxTokens`), or per
+    /// question with `keepUnfinished`.
+    func answer(_ questions: [String], keepUnfinished: Bool = false) throws -> [TrainingData.PromptCompletion] {
+        let (model, tokenizer) = (checkpoint.model, checkpoint.tokenizer)
+        let log = FileHandle.standardError
+        log.write(Data("answering \(questions.count) questions with \(path)\n".utf8))
+        var records: [TrainingData.PromptCompletion] = []
+        for question in questions {
+            let prompt = promptFormat.replacingOccurrences(of: "{question}", with: question)
+            let room = min(maxTokens, model.maxContext - tokenizer.encodeWithBOS(prompt).count)
+            guard room > 0 else { continue }
+            let ids = try model.generate(prompt: tokenizer.encodeWithBOS(prompt), maxTokens: room, stopToken: tokenizer.eosID)
+            guard keepUnfinished || ids.count < room else { continue }
+            let text = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
+            records.append(.init(prompt: prompt, completion: completionFormat.replacingOccurrences(of: "{answer}", with: text)))
+        }
+        log.write(Data("kept \(records.count) answers\(keepUnfinished ? "" : " that end within \(maxTokens) tokens")\n".utf8))
+        return records
+    }
+}
