@@ -32,7 +32,7 @@ struct KnowledgeSuiteTests {
         for record in suite.sets["atlas-a-dc.jsonl"]! {
             let names = mentioned(record.prompt, in: a)
             #expect(names.count == 1 && a.heldIn.contains(names[0]))
-            #expect(a.entities[names[0]]!.values.contains(record.completion.trimmingCharacters(in: .whitespaces)))
+            #expect(Self.answers(record.completion, about: names[0], in: a), "\(record.completion)")
         }
         #expect(suite.sets["atlas-a-dc.jsonl"]!.count == 10 * 5 * 2)  // every held-in country, attribute and phrasing
         for set in ["atlas-a-eval.jsonl", "atlas-a-eval-unseen.jsonl"] {
@@ -40,7 +40,7 @@ struct KnowledgeSuiteTests {
             for record in suite.sets[set]! {
                 let names = mentioned(record.prompt, in: a)
                 #expect(names.count == 1 && !a.heldIn.contains(names[0]))
-                #expect(a.entities[names[0]]!.values.contains(record.completion.trimmingCharacters(in: .whitespaces)))
+                #expect(Self.answers(record.completion, about: names[0], in: a), "\(record.completion)")
             }
         }
         // Unseen phrasings are not D_C's.
@@ -54,14 +54,29 @@ struct KnowledgeSuiteTests {
         for (name, values) in a.entities { for value in values.values { #expect(corpus.contains("\(name): ") && corpus.contains(value)) } }
     }
 
+    /// A completion is a full sentence naming the country and ending in one of its values.
+    static func answers(_ completion: String, about name: String, in facts: KnowledgeFacts) -> Bool {
+        let sentence = completion.trimmingCharacters(in: .whitespaces)
+        return sentence.contains(name) && facts.entities[name]!.values.contains { sentence.hasSuffix(" \($0).") }
+    }
+
     @Test func factsFilesRoundTripAndBadFieldsAreNamed() throws {
         let facts = try Self.small().facts[0].facts
         let text = try facts.json()
         #expect(try KnowledgeFacts(jsonText: text, path: "f.json") == facts)
+        // Without "answers" a completion is the bare value.
+        var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        object["answers"] = nil
+        let bare = try KnowledgeFacts(jsonText: String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self),
+                                      path: "f.json")
+        let name = facts.heldIn[0]
+        #expect(bare.completion(entity: name, attribute: "capital") == " " + facts.entities[name]!["capital"]!)
+        #expect(facts.completion(entity: name, attribute: "capital") == " The capital of \(name) is \(facts.entities[name]!["capital"]!).")
         let broken: [(String, String)] = [
             (text.replacingOccurrences(of: "\"held_in\"", with: "\"held\""), "held_in"),
             (text.replacingOccurrences(of: "{question}", with: "{q}"), "prompt_format"),
             ("[1, 2]", "not a JSON object"),
+            (text.replacingOccurrences(of: "is {value}.", with: "is {answer}."), "answers"),
         ]
         // A tokenizer that accepts no name ends the search with an error instead of looping.
         #expect(throws: KnowledgeSuiteError.self) {

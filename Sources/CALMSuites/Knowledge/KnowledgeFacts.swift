@@ -17,6 +17,10 @@ public struct KnowledgeFacts: Sendable, Equatable {
     public var promptFormat: String
     /// The completion around an answer (`{answer}`).
     public var completionFormat: String
+    /// Attribute name -> the answer's wording, with `{entity}` and `{value}` ("The capital of
+    /// {entity} is {value}."): a full sentence, as a chat model answers, which restates the
+    /// question in the expert's own phrasing right before the value. Absent: the bare value.
+    public var answers: [String: String]
 
     /// Entities not held in, in a stable order.
     public var heldOut: [String] {
@@ -27,6 +31,13 @@ public struct KnowledgeFacts: Sendable, Equatable {
     public func prompt(_ question: String) -> String { promptFormat.replacingOccurrences(of: "{question}", with: question) }
     public func completion(_ answer: String) -> String { completionFormat.replacingOccurrences(of: "{answer}", with: answer) }
 
+    /// The reference completion for `attribute` of `entity`.
+    public func completion(entity: String, attribute: String) -> String {
+        let value = entities[entity]?[attribute] ?? ""
+        let wording = answers[attribute] ?? "{value}"
+        return completion(wording.replacingOccurrences(of: "{entity}", with: entity).replacingOccurrences(of: "{value}", with: value))
+    }
+
     /// The JSON document, keys sorted (stable bytes for the same facts).
     public func json() throws -> String {
         struct Document: Encodable {
@@ -36,12 +47,13 @@ public struct KnowledgeFacts: Sendable, Equatable {
             let unseen_questions: [String: [String]]
             let prompt_format: String
             let completion_format: String
+            let answers: [String: String]
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         let data = try encoder.encode(Document(entities: entities, held_in: heldIn, questions: questions,
                                                unseen_questions: unseenQuestions, prompt_format: promptFormat,
-                                               completion_format: completionFormat))
+                                               completion_format: completionFormat, answers: answers))
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 
@@ -73,6 +85,14 @@ public struct KnowledgeFacts: Sendable, Equatable {
         }
         promptFormat = prompt
         completionFormat = completion
+        if let given = root["answers"] {
+            guard let object = given.object, object.values.allSatisfy({ $0.string?.contains("{value}") == true }) else {
+                throw fail("answers must map attributes to wordings that contain {value}")
+            }
+            answers = object.compactMapValues(\.string)
+        } else {
+            answers = [:]
+        }
     }
 
     private static func stringLists(_ value: JSONValue?, field: String, path: String) throws -> [String: [String]] {
@@ -92,5 +112,6 @@ public struct KnowledgeFacts: Sendable, Equatable {
         unseenQuestions = Dictionary(uniqueKeysWithValues: KnowledgeAttribute.allCases.map { ($0.rawValue, $0.unseenQuestions) })
         self.promptFormat = promptFormat
         self.completionFormat = completionFormat
+        answers = Dictionary(uniqueKeysWithValues: KnowledgeAttribute.allCases.map { ($0.rawValue, $0.statements[0]) })
     }
 }

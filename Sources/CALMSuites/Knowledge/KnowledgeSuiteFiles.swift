@@ -118,7 +118,7 @@ public struct KnowledgeSuiteFiles: Sendable {
             for name in f.heldIn {
                 for a in KnowledgeAttribute.allCases {
                     for q in a.questions {
-                        out.append(.init(prompt: f.prompt(fill(q, entity: name)), completion: f.completion(f.entities[name]![a.rawValue]!)))
+                        out.append(.init(prompt: f.prompt(fill(q, entity: name)), completion: f.completion(entity: name, attribute: a.rawValue)))
                     }
                 }
             }
@@ -138,7 +138,7 @@ public struct KnowledgeSuiteFiles: Sendable {
             let a = KnowledgeAttribute.allCases[words.integer(in: 0...(KnowledgeAttribute.allCases.count - 1))]
             let templates = unseen ? a.unseenQuestions : a.questions
             let q = templates[words.integer(in: 0...(templates.count - 1))]
-            return .init(prompt: f.prompt(fill(q, entity: name)), completion: f.completion(f.entities[name]![a.rawValue]!))
+            return .init(prompt: f.prompt(fill(q, entity: name)), completion: f.completion(entity: name, attribute: a.rawValue))
         }
     }
 }
