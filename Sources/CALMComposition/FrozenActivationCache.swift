@@ -27,22 +27,32 @@ public final class FrozenActivationCache {
         return tokens * width * MemoryLayout<Float>.size
     }
 
-    private func entry(_ index: Int) -> (augments: [[Int: Tensor]], prefix: Tensor) {
-        if let cached = entries[index] {
-            hits += 1
-            return cached
+    /// Computes the entries of `missing` examples in one batched pass (right-padded to the
+    /// longest): one product per weight for the whole batch instead of one per example, which
+    /// matters most for quantized frozen models (each product unpacks its weight once).
+    /// Causal models never let padding reach a real position, so each example keeps its rows.
+    private func fill(_ missing: [Int]) {
+        let lengths = missing.map { examples[$0].ids.count }
+        let longest = lengths.max() ?? 0
+        let ids = missing.flatMap { examples[$0].ids + [Int](repeating: 0, count: longest - examples[$0].ids.count) }
+        let tokens = TokenBatch(ids: ids, batch: missing.count, length: longest)
+        let (augments, prefix) = withoutGradients { (model.augmentStates(tokens), model.frozenAnchorPrefix(tokens).hidden) }
+        func rows(_ t: Tensor, _ b: Int) -> Tensor {  // (B, T, C) -> (1, T_b, C)
+            t.sliced(axis: 0, b..<(b + 1)).sliced(axis: 1, 0..<lengths[b])
         }
-        misses += 1
-        let tokens = TokenBatch(examples[index].ids)
-        let value = (model.augmentStates(tokens), model.frozenAnchorPrefix(tokens).hidden)
-        entries[index] = value
-        return value
+        for (b, index) in missing.enumerated() {
+            entries[index] = (augments.map { $0.mapValues { rows($0, b) } }, rows(prefix, b))
+        }
+        misses += missing.count
     }
 
     /// Batch tensors for `indices`, right-padded with zeros to `length` like the token batch.
     /// Padding sits after every real token, so causal attention keeps it out of real positions.
     public func batch(_ indices: [Int], length: Int) -> (augmentStates: [[Int: Tensor]], anchorPrefix: (layer: Int, hidden: Tensor)) {
-        let parts = indices.map(entry)
+        let missing = Array(Set(indices.filter { entries[$0] == nil })).sorted()
+        if !missing.isEmpty { fill(missing) }
+        hits += indices.count - missing.count
+        let parts = indices.map { entries[$0]! }
         func stack(_ tensors: [Tensor]) -> Tensor {
             let width = tensors[0].lastDim
             var data = [Float](repeating: 0, count: tensors.count * length * width)

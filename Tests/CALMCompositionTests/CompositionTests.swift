@@ -125,6 +125,32 @@ struct FrozenActivationTests {
         #expect(plainGrads == cachedGrads)
         #expect(plainGrads.allSatisfy { !$0.isEmpty })
     }
+
+    /// The cache fills a batch's missing examples in one right-padded pass; every example keeps
+    /// the states it has when run alone, and a later batch reuses them.
+    @Test func batchedFillGivesEachExampleItsOwnStates() throws {
+        let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: [
+            ("a", try tinyLM(width: 16, layers: 4, heads: 2, seed: 2), [Connection(anchorLayer: 2, augmentLayer: 3)]),
+        ])
+        let examples = [[1, 5, 6], [1, 7, 8, 9, 10, 4], [1, 12, 14, 4, 4]].map { Example(ids: $0, lossMask: $0.map { _ in true }) }
+        let cache = FrozenActivationCache(model: model, examples: examples)
+        let (states, prefix) = cache.batch([2, 0, 1], length: 7)
+        #expect(cache.misses == 3 && cache.hits == 0)
+        for (b, index) in [2, 0, 1].enumerated() {
+            let alone = TokenBatch(examples[index].ids)
+            let expected = [(model.augmentStates(alone)[0][3]!, states[0][3]!), (model.frozenAnchorPrefix(alone).hidden, prefix.hidden)]
+            for (single, batched) in expected {
+                let width = single.lastDim, count = examples[index].ids.count
+                for i in 0..<(count * width) {
+                    #expect(abs(single.data[i] - batched.data[b * 7 * width + i]) < 1e-5)
+                }
+                // Right padding beyond the example stays zero.
+                #expect(batched.data[(b * 7 + count) * width..<((b + 1) * 7 * width)].allSatisfy { $0 == 0 })
+            }
+        }
+        _ = cache.batch([1, 0], length: 6)
+        #expect(cache.misses == 3 && cache.hits == 2)
+    }
 }
 
 @Suite("Composition gradients")
