@@ -28,7 +28,7 @@ struct KnowledgeCompositionCLITests {
         #expect(suite.stderr.contains("answering 3 questions"), "\(suite.stderr)")
         let dc = try String(contentsOfFile: "\(data)/atlas-dc.jsonl", encoding: .utf8)
         #expect(dc.contains("<|im_start|>assistant\\n"))  // SmolLM2's template, JSON-escaped
-        let showcase = try String(contentsOfFile: "\(data)/general-showcase.jsonl", encoding: .utf8)
+        let showcase = try String(contentsOfFile: "\(data)/showcase-questions.txt", encoding: .utf8)
         #expect(showcase.split(separator: "\n").count == 20)
 
         let expert = "\(dir)/atlas.h5"

@@ -20,9 +20,8 @@ struct AnchorAnswers {
         self.completionFormat = completionFormat
     }
 
-    /// One record per question whose answer ends (end-of-sequence within `maxTokens`), or per
-    /// question with `keepUnfinished`.
-    func answer(_ questions: [String], keepUnfinished: Bool = false) throws -> [TrainingData.PromptCompletion] {
+    /// One record per question whose answer ends (end-of-sequence within `maxTokens`).
+    func answer(_ questions: [String]) throws -> [TrainingData.PromptCompletion] {
         let (model, tokenizer) = (checkpoint.model, checkpoint.tokenizer)
         let log = FileHandle.standardError
         log.write(Data("answering \(questions.count) questions with \(path)\n".utf8))
@@ -32,11 +31,11 @@ struct AnchorAnswers {
             let room = min(maxTokens, model.maxContext - tokenizer.encodeWithBOS(prompt).count)
             guard room > 0 else { continue }
             let ids = try model.generate(prompt: tokenizer.encodeWithBOS(prompt), maxTokens: room, stopToken: tokenizer.eosID)
-            guard keepUnfinished || ids.count < room else { continue }
+            guard ids.count < room else { continue }
             let text = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
             records.append(.init(prompt: prompt, completion: completionFormat.replacingOccurrences(of: "{answer}", with: text)))
         }
-        log.write(Data("kept \(records.count) answers\(keepUnfinished ? "" : " that end within \(maxTokens) tokens")\n".utf8))
+        log.write(Data("kept \(records.count) answers that end within \(maxTokens) tokens\n".utf8))
         return records
     }
 }

@@ -15,7 +15,8 @@ struct KnowledgeData: ParsableCommand {
             (encyclopedia sentences in several phrasings plus definition lines, for `calm pretrain`), E-recall.jsonl \
             (probe the expert's recall of every fact), E-dc.jsonl (D_C: chat questions about held-in countries only), \
             E-eval.jsonl and E-eval-unseen.jsonl (held-out countries, D_C's phrasings and unseen ones); with two or \
-            more experts, for the last two also mixed-dc.jsonl and mixed-eval.jsonl; with --general-answers, general-chat.jsonl and general-showcase.jsonl. The facts go to --map-dir/E.json \
+            more experts, for the last two also mixed-dc.jsonl and mixed-eval.jsonl; showcase-questions.txt (20 general questions to compare anchor and composition); with --general-answers, \
+            general-chat.jsonl. The facts go to --map-dir/E.json \
             (default: --out), never replacing a different file without --force. Questions use --anchor's chat template \
             when it has one, else "Question: ... Answer:".
             """)
@@ -34,10 +35,11 @@ struct KnowledgeData: ParsableCommand {
     @Option(parsing: .unconditional, help: """
         With --anchor: add N everyday questions with the anchor's own greedy answers to every D_C file (so the \
         bridges learn to leave the anchor alone where the expert has nothing to add), also written to \
-        general-chat.jsonl; general-showcase.jsonl holds the anchor's answers to 20 questions on other topics.
+        general-chat.jsonl.
         """)
     var generalAnswers = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         let names = experts.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
@@ -51,6 +53,7 @@ struct KnowledgeData: ParsableCommand {
         if generalAnswers > 0 && anchor == nil { throw CLIError("--general-answers needs --anchor (the anchor answers the questions)") }
         guard heldIn > 0, heldIn < 1 else { throw CLIError("--held-in must be between 0 and 1 (exclusive), got \(heldIn)") }
         let mapDir = self.mapDir ?? out
+        try runtime.apply()
         try OutputPath.validate(out, option: "--out", kind: .directory)
         try OutputPath.validate(mapDir, option: "--map-dir", kind: .directory)
 
@@ -83,16 +86,17 @@ struct KnowledgeData: ParsableCommand {
             let general = try answers.answer(GeneralQuestions.make(count: generalAnswers, seed: seed))
             for name in suite.sets.keys where name.hasSuffix("dc.jsonl") { suite.sets[name]! += general }
             suite.sets["general-chat.jsonl"] = general
-            suite.sets["general-showcase.jsonl"] = try answers.answer(GeneralQuestions.showcase, keepUnfinished: true)
         }
         // Decide about every facts file before writing anything.
         let changed = try ProtectedFiles.changed(
             suite.facts.map { ("\(mapDir)/\($0.name).json", Data(try $0.facts.json().utf8)) }, force: force,
             what: "a facts file with other facts")
         try suite.write(dataDirectory: out)
+        let showcase = Data((GeneralQuestions.showcase.joined(separator: "\n") + "\n").utf8)
+        try writeAtomically(showcase, to: "\(out)/showcase-questions.txt")
         try FileManager.default.createDirectory(atPath: mapDir, withIntermediateDirectories: true)
         for (path, bytes) in changed { try writeAtomically(bytes, to: path) }
-        print("wrote \(suite.sets.count + suite.corpora.count) files to \(out) and \(changed.count) facts files to \(mapDir)"
+        print("wrote \(suite.sets.count + suite.corpora.count + 1) files to \(out) and \(changed.count) facts files to \(mapDir)"
               + (promptFormat.hasPrefix("Question:") ? "" : " (questions in the anchor's chat template)"))
     }
 }

