@@ -19,6 +19,9 @@ public struct CompositionJob {
     public var heads: Int?
     /// Rotary position embeddings on bridge queries and keys.
     public var rotaryBridges = true
+    /// Start every bridge as a copy of its expert's next-token prediction in the anchor's token
+    /// space (`VocabularyAlignment`); a resumed run keeps its trained bridges.
+    public var vocabularyBridges = false
     public var options: TrainingOptions
     public var resumePath: String?
     /// Write the final checkpoint without optimizer state (a quarter of the size; not resumable).
@@ -166,6 +169,15 @@ public struct CompositionJob {
         let sequenceLength = model.maxContext - 1
         let train = try TrainingData.load(dataPath, tokenizer: tokenizer, sequenceLength: sequenceLength)
         let eval = try evalPath.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: sequenceLength) }
+        if vocabularyBridges && resumePath == nil {
+            // The anchor's state norms at the connected layers, averaged over a few examples.
+            let samples = train.examples.prefix(8).map { VocabularyAlignment.residualNorms(model, tokens: TokenBatch($0.ids)) }
+            let norms = samples[0].mapValues { _ in Float(0) }.merging(samples.flatMap { $0 }, uniquingKeysWith: +)
+                .mapValues { $0 / Float(samples.count) }
+            try VocabularyAlignment.align(model, residualNorm: norms)
+            log("bridges start as copies of each expert's next-token prediction (anchor state norms: "
+                + norms.sorted { $0.key < $1.key }.map { String(format: "block %d %.1f", $0.key, $0.value) }.joined(separator: ", ") + ")")
+        }
         let padID = tokenizer.padID ?? 0
         let trainer = try Trainer(parameters: model.parameters, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
             model.loss(tokens, lossMask: mask)

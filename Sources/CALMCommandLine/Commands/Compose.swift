@@ -31,6 +31,12 @@ struct Compose: ParsableCommand {
     var connections: [ConnectionList] = []
     @Option(parsing: .unconditional, help: "Cross-attention heads (default: the anchor's).") var heads: Int?
     @Flag(inversion: .prefixedNo, help: "Rotary position embeddings on bridge queries and keys.") var rotaryBridges = true
+    @Flag(help: """
+        Start each bridge as a copy of its expert's next-token prediction into the anchor's token space (a \
+        least-squares map between the two output heads, which share the tokenizer); every bridge must read \
+        its expert's last block. Helps bridges carry facts D_C never showed (see README, real composition).
+        """)
+    var vocabularyBridges = false
     @Option(help: "Resume from a composition checkpoint written by compose.") var resume: String?
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var training: TrainingFlags
@@ -76,6 +82,7 @@ struct Compose: ParsableCommand {
         job.evalPath = evalData
         job.heads = heads
         job.rotaryBridges = rotaryBridges
+        job.vocabularyBridges = vocabularyBridges
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState

@@ -69,6 +69,9 @@ public struct Norm {
         }
     }
 
+    /// The scale the norm applies per channel (the weight plus any stored offset).
+    public var effectiveScale: [Float] { weight.data.map { $0 + weightOffset } }
+
     public func parameters(_ prefix: String) -> NamedParameters {
         var out: NamedParameters = [("\(prefix).weight", weight)]
         if let bias { out.append(("\(prefix).bias", bias)) }
