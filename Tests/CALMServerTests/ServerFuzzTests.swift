@@ -70,12 +70,13 @@ struct ServerFuzzTests {
         let properties = schema["properties"]?.object ?? [:]
         let required = Set(schema["required"]?.array?.compactMap(\.string) ?? [])
         var body: [String: JSONValue] = [:]
-        for (name, property) in properties where required.contains(name) || r.chance(0.3) {
-            body[name] = valid(name, property, model: model, r: &r)
+        // Sorted: dictionary and set order changes from run to run, and the draws must not.
+        for name in properties.keys.sorted() where required.contains(name) || r.chance(0.3) {
+            body[name] = valid(name, properties[name]!, model: model, r: &r)
         }
         switch r.below(7) {
         case 0, 5, 6: break  // valid as generated
-        case 1: if let victim = required.randomElement(using: &r) { body[victim] = nil }
+        case 1: if let victim = required.sorted().randomElement(using: &r) { body[victim] = nil }
         case 2: if let victim = properties.keys.sorted().randomElement(using: &r) { body[victim] = randomJSON(&r) }
         case 3: body["unexpected_\(r.below(100))"] = randomJSON(&r)
         default: body["max_tokens"] = .int([-1, 0, 1 << 30, 12].randomElement(using: &r)!)
