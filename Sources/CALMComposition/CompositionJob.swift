@@ -170,10 +170,7 @@ public struct CompositionJob {
         let train = try TrainingData.load(dataPath, tokenizer: tokenizer, sequenceLength: sequenceLength)
         let eval = try evalPath.map { try TrainingData.load($0, tokenizer: tokenizer, sequenceLength: sequenceLength) }
         if vocabularyBridges && resumePath == nil {
-            // The anchor's state norms at the connected layers, averaged over a few examples.
-            let samples = train.examples.prefix(8).map { VocabularyAlignment.residualNorms(model, tokens: TokenBatch($0.ids)) }
-            let norms = samples[0].mapValues { _ in Float(0) }.merging(samples.flatMap { $0 }, uniquingKeysWith: +)
-                .mapValues { $0 / Float(samples.count) }
+            let norms = VocabularyAlignment.residualNorms(model, examples: train.examples.prefix(8).map(\.ids))
             try VocabularyAlignment.align(model, residualNorm: norms)
             log("bridges start as copies of each expert's next-token prediction (anchor state norms: "
                 + norms.sorted { $0.key < $1.key }.map { String(format: "block %d %.1f", $0.key, $0.value) }.joined(separator: ", ") + ")")

@@ -54,19 +54,23 @@ public enum VocabularyAlignment {
         }
     }
 
-    /// Median norm of the frozen anchor's state at each layer a bridge feeds (before bridges),
-    /// over the positions of `tokens`: the median, because a few positions (the first token's
-    /// "attention sink") carry norms many times the rest.
-    public static func residualNorms(_ model: ComposedModel, tokens: TokenBatch) -> [Int: Float] {
+    /// The anchor's typical state norm at each layer a bridge feeds (before bridges): per
+    /// example the median over its positions (a few positions, the first token's "attention
+    /// sink", carry norms many times the rest), averaged over `examples`, each run alone.
+    public static func residualNorms(_ model: ComposedModel, examples: [[Int]]) -> [Int: Float] {
         let layers = Set(model.augments.flatMap { $0.bridges.map(\.connection.anchorLayer) })
-        let hidden = withoutGradients { model.anchor.forward(tokens, collect: layers, upTo: layers.max()).hidden }
-        return hidden.mapValues { h in
-            let width = h.lastDim
-            let norms = (0..<h.rowCount).map { r in
-                (0..<width).reduce(Float(0)) { $0 + h.data[r * width + $1] * h.data[r * width + $1] }.squareRoot()
-            }.sorted()
-            return norms.isEmpty ? 0 : norms[norms.count / 2]
+        var total: [Int: Float] = [:]
+        for ids in examples {
+            let hidden = withoutGradients { model.anchor.forward(TokenBatch(ids), collect: layers, upTo: layers.max()).hidden }
+            for (layer, h) in hidden {
+                let width = h.lastDim
+                let norms = (0..<h.rowCount).map { r in
+                    (0..<width).reduce(Float(0)) { $0 + h.data[r * width + $1] * h.data[r * width + $1] }.squareRoot()
+                }.sorted()
+                total[layer, default: 0] += norms.isEmpty ? 0 : norms[norms.count / 2]
+            }
         }
+        return total.mapValues { $0 / Float(max(examples.count, 1)) }
     }
 
     /// M = argmin |E diag(γ_a) M − T|² + λ|M|², T = the expert's scaled head on the tokens it
@@ -81,12 +85,13 @@ public enum VocabularyAlignment {
         var scaled = anchorHead.data
         for v in 0..<vocab { for i in 0..<a { scaled[v * a + i] *= anchorScale[i] } }
         let x = Tensor(shape: [vocab, a], data: scaled)
-        let rows = stored.filter { $0 < vocab }
-        let target = Tensor(shape: [rows.count, e], data: rows.indices.flatMap { r in
-            (0..<e).map { j in expertHead.data[r * e + j] * expertScale[j] }
+        // (expert row, token id) for the stored tokens the anchor's head also has.
+        let pairs = stored.enumerated().filter { $0.element < vocab }
+        let target = Tensor(shape: [pairs.count, e], data: pairs.flatMap { row, _ in
+            (0..<e).map { j in expertHead.data[row * e + j] * expertScale[j] }
         })
         let (g, r) = withoutGradients {
-            (x.matmul(x, transposeSelf: true), x.gatheringRows(rows).matmul(target, transposeSelf: true))  // (C_a, C_a), (C_a, C_e)
+            (x.matmul(x, transposeSelf: true), x.gatheringRows(pairs.map(\.element)).matmul(target, transposeSelf: true))  // (C_a, C_a), (C_a, C_e)
         }
         var gram = g.data.map { Double($0) }
         let rhs = r.data.map { Double($0) }

@@ -78,11 +78,9 @@ public enum ExactMatch {
             let vocab = scores.lastDim
             scores.data.withUnsafeBufferPointer { x in
                 for (b, e) in encoded.enumerated() {
-                    let predicted = e.answer.indices.map { i -> Int in
-                        let row = x.baseAddress! + (b * length + e.prompt.count + i - 1) * vocab
-                        var best = 0
-                        for v in 1..<vocab where row[v] > row[best] { best = v }
-                        return best
+                    let predicted = e.answer.indices.map { i in
+                        Sampler.argmax(Array(UnsafeBufferPointer(start: x.baseAddress! + (b * length + e.prompt.count + i - 1) * vocab,
+                                                                 count: vocab)))
                     }
                     correct.append(predicted == e.answer)
                     answers.append(tokenizer.decode(predicted.filter { !end.contains($0) }))

@@ -57,7 +57,7 @@ struct Eval: ParsableCommand {
         guard !records.isEmpty else { throw DataError("\(data): no records") }
         tokenizer.warnAboutUnknownPieces(in: records.map(\.prompt), what: "\(data) (prompts)")
         let outcome = teacherForced
-            ? ExactMatch.teacherForced(logits: loaded.logits, tokenizer: tokenizer, records: records, prefix: prefix)
+            ? ExactMatch.teacherForced(logits: { loaded.logits($0) }, tokenizer: tokenizer, records: records, prefix: prefix)
             : try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records, maxTokens: maxTokens, workers: workers)
         let correct = outcome.correctCount
         var gateLines: [String] = []

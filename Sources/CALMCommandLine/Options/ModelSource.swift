@@ -43,25 +43,18 @@ struct ModelSource: ParsableArguments {
         var vocabularySize: Int { decoder.vocabularySize }
         var maxContext: Int { decoder.maxContext }
 
-        /// Logits `(B, T, V)` of a batch, without gradients.
-        func logits(_ tokens: TokenBatch) -> Tensor {
+        /// Logits `(B, T, V)` of a batch, without gradients; `gates` records a composition's gates.
+        func logits(_ tokens: TokenBatch, gates: GateRecorder? = nil) -> Tensor {
             withoutGradients {
                 switch self {
                 case .model(let model, _): return model.logits(tokens)
-                case .composition(let c): return c.model.forward(tokens)
+                case .composition(let c): return c.model.forward(tokens, gates: gates)
                 }
             }
         }
 
-        /// Full-sequence logits `(1, T, V)` without gradients.
-        func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] {
-            withoutGradients {
-                switch self {
-                case .model(let model, _): return model.logits(TokenBatch(ids)).data
-                case .composition(let c): return c.model.forward(TokenBatch(ids), gates: gates).data
-                }
-            }
-        }
+        /// Full-sequence logits `(1, T, V)` of one sequence, without gradients.
+        func logits(_ ids: [Int], gates: GateRecorder? = nil) -> [Float] { logits(TokenBatch(ids), gates: gates).data }
     }
 
     func load() throws -> Loaded {

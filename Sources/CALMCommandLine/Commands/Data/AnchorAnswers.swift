@@ -1,5 +1,6 @@
 import CALMCheckpoint
 import CALMModels
+import CALMSuites
 import CALMTraining
 import Foundation
 
@@ -8,16 +9,15 @@ import Foundation
 struct AnchorAnswers {
     let path: String
     let checkpoint: ModelCheckpoint
-    let promptFormat: String
-    let completionFormat: String
+    /// Formats the questions and answers as the suite's facts do.
+    let format: KnowledgeFacts
     /// Longest answer kept; longer ones are cut off mid-sentence and left out of D_C.
     var maxTokens = 96
 
-    init(anchor: String, promptFormat: String, completionFormat: String) throws {
+    init(anchor: String, format: KnowledgeFacts) throws {
         path = anchor
         checkpoint = try ModelCheckpoint.load(anchor)
-        self.promptFormat = promptFormat
-        self.completionFormat = completionFormat
+        self.format = format
     }
 
     /// One record per question whose answer ends (end-of-sequence within `maxTokens`).
@@ -27,13 +27,14 @@ struct AnchorAnswers {
         log.write(Data("answering \(questions.count) questions with \(path)\n".utf8))
         var records: [TrainingData.PromptCompletion] = []
         for question in questions {
-            let prompt = promptFormat.replacingOccurrences(of: "{question}", with: question)
-            let room = min(maxTokens, model.maxContext - tokenizer.encodeWithBOS(prompt).count)
+            let prompt = format.prompt(question)
+            let promptIDs = tokenizer.encodeWithBOS(prompt)
+            let room = min(maxTokens, model.maxContext - promptIDs.count)
             guard room > 0 else { continue }
-            let ids = try model.generate(prompt: tokenizer.encodeWithBOS(prompt), maxTokens: room, stopToken: tokenizer.eosID)
+            let ids = try model.generate(prompt: promptIDs, maxTokens: room, stopToken: tokenizer.eosID)
             guard ids.count < room else { continue }
             let text = tokenizer.decode(ids).trimmingCharacters(in: .whitespacesAndNewlines)
-            records.append(.init(prompt: prompt, completion: completionFormat.replacingOccurrences(of: "{answer}", with: text)))
+            records.append(.init(prompt: prompt, completion: format.completion(text)))
         }
         log.write(Data("kept \(records.count) answers that end within \(maxTokens) tokens\n".utf8))
         return records

@@ -82,7 +82,7 @@ struct KnowledgeData: ParsableCommand {
         var suite = try KnowledgeSuiteFiles.build(experts: names, settings: settings, promptFormat: promptFormat,
                                               completionFormat: completionFormat, acceptName: acceptName)
         if let anchor, generalAnswers > 0 {
-            let answers = try AnchorAnswers(anchor: anchor, promptFormat: promptFormat, completionFormat: completionFormat)
+            let answers = try AnchorAnswers(anchor: anchor, format: suite.facts[0].facts)
             let general = try answers.answer(GeneralQuestions.make(count: generalAnswers, seed: seed))
             for name in suite.sets.keys where name.hasSuffix("dc.jsonl") { suite.sets[name]! += general }
             suite.sets["general-chat.jsonl"] = general
