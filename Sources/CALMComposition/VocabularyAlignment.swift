@@ -9,10 +9,12 @@ import Foundation
 /// bridge that reads the expert's last block can start as the linear map that carries the
 /// expert's prediction into the anchor's token space: M (anchor width x expert width) with
 ///
-///     E_a diag(γ_a) M ≈ H_e diag(γ_e)      over every token id (least squares, ridge λ)
+///     E_a diag(γ_a) M ≈ H_e diag(γ_e)      over the tokens the expert stores (least squares, ridge λ)
 ///
 /// where E_a is the anchor's output head, γ_a its final-norm scale, H_e the expert's head and γ_e
-/// its final-norm scale; tokens the expert does not store get target 0. The bridge then starts
+/// its final-norm scale. For an expert trained with `calm pretrain --head-from ANCHOR` (its head
+/// a projection of the anchor's, see `AnchoredHead`) the map is exact; for a head learned freely it
+/// fits only roughly (measured: useless on the real pair, README). The bridge then starts
 /// as proj = M, v_proj = I, o_proj = s·I: at its own token (the rotary alignment bias already
 /// points each query there) it adds `s · rms(M h)`, whose anchor logits rank tokens as the expert
 /// does. `s` makes that addition as large as the anchor's own state there, so the expert's
@@ -73,25 +75,26 @@ public enum VocabularyAlignment {
         return total.mapValues { $0 / Float(max(examples.count, 1)) }
     }
 
-    /// M = argmin |E diag(γ_a) M − T|² + λ|M|², T = the expert's scaled head on the tokens it
-    /// stores (0 elsewhere): solved from the normal equations by Cholesky, in Double.
+    /// M = argmin |E_s diag(γ_a) M − T|² + λ|M|², E_s the anchor's head rows and T the expert's scaled
+    /// head rows for the tokens the expert stores: solved from the normal equations by Cholesky, in
+    /// Double. (Tokens the expert does not store have no target; asking 0 of them would pull M
+    /// towards zero wherever those 47k rows have variance.)
     static func copyMap(anchorHead: Tensor, anchorScale: [Float], expert: TransformerLM, ridge: Double) throws -> [Float] {
         let (vocab, a) = (anchorHead.shape[0], anchorHead.shape[1])
         let expertHead = (expert.head ?? expert.embedding).floatTensor()  // (rows, C_e)
         let e = expertHead.shape[1]
         let expertScale = expert.finalNorm.effectiveScale
         let stored = expert.config.storedTokens ?? Array(0..<expert.config.vocabSize)
-        // X = E diag(γ_a) (V, C_a); G = Xᵀ X and R = X_sᵀ T over the stored tokens' rows.
-        var scaled = anchorHead.data
-        for v in 0..<vocab { for i in 0..<a { scaled[v * a + i] *= anchorScale[i] } }
-        let x = Tensor(shape: [vocab, a], data: scaled)
         // (expert row, token id) for the stored tokens the anchor's head also has.
         let pairs = stored.enumerated().filter { $0.element < vocab }
+        // X = E_s diag(γ_a) (n, C_a); G = Xᵀ X and R = Xᵀ T.
+        let x = anchorHead.gatheringRows(pairs.map(\.element))
+        for v in 0..<pairs.count { for i in 0..<a { x.data[v * a + i] *= anchorScale[i] } }
         let target = Tensor(shape: [pairs.count, e], data: pairs.flatMap { row, _ in
             (0..<e).map { j in expertHead.data[row * e + j] * expertScale[j] }
         })
         let (g, r) = withoutGradients {
-            (x.matmul(x, transposeSelf: true), x.gatheringRows(pairs.map(\.element)).matmul(target, transposeSelf: true))  // (C_a, C_a), (C_a, C_e)
+            (x.matmul(x, transposeSelf: true), x.matmul(target, transposeSelf: true))  // (C_a, C_a), (C_a, C_e)
         }
         var gram = g.data.map { Double($0) }
         let rhs = r.data.map { Double($0) }

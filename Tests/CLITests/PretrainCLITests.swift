@@ -133,3 +133,53 @@ struct DataVocabularyCLITests {
         #expect(both.status != 0 && both.stderr.contains("give one"), "\(both.stderr)")
     }
 }
+
+/// `calm pretrain --head-from ANCHOR`: the expert's output head is a frozen projection of the
+/// anchor's, kept frozen on resume; the input embedding trains.
+@Suite("calm pretrain --head-from", .serialized)
+struct AnchoredHeadCLITests {
+    @Test func headStaysTheAnchorsProjectionThroughTrainingAndResume() throws {
+        let dir = try PretrainCLITests.data.get()
+        try "abcdefghijklmnopqrstuvwxyz 0123456789+".write(toFile: "\(dir)/letters.txt", atomically: true, encoding: .utf8)
+        let anchor = "\(dir)/head-anchor.h5"
+        let made = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", anchor, "--steps", "0",
+                                "--tokenizer-from", "\(dir)/letters.txt"] + PretrainCLITests.model)
+        #expect(made.status == 0, "\(made.stderr)")
+        let expertFlags = ["--seq-len", "12", "--layers", "1", "--hidden", "8", "--heads", "2", "--batch-size", "4", "--warmup", "2"]
+        let first = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/e1.h5", "--steps", "15",
+                                 "--tokenizer-from", anchor, "--head-from", anchor, "--data-vocabulary"] + expertFlags)
+        #expect(first.status == 0, "\(first.stderr)")
+        let untrained = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/e0.h5", "--steps", "0",
+                                     "--tokenizer-from", anchor, "--head-from", anchor, "--data-vocabulary"] + expertFlags)
+        #expect(untrained.status == 0, "\(untrained.stderr)")
+        let resumed = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/e2.h5", "--resume", "\(dir)/e1.h5",
+                                   "--steps", "25"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let (start, trained, more) = (try ModelCheckpoint.load("\(dir)/e0.h5").model, try ModelCheckpoint.load("\(dir)/e1.h5").model,
+                                      try ModelCheckpoint.load("\(dir)/e2.h5").model)
+        let head = try #require(start.lmHead)
+        #expect(head.data.contains { $0 != 0 })
+        #expect(trained.lmHead?.data == head.data && more.lmHead?.data == head.data)
+        // The input embedding starts at the same rows and trains.
+        #expect(start.tokenEmbedding.data == head.data)
+        #expect(trained.tokenEmbedding.data != head.data && more.tokenEmbedding.data != trained.tokenEmbedding.data)
+    }
+
+    @Test func refusesWhatCannotWork() throws {
+        let dir = try PretrainCLITests.data.get()
+        try "0123456789 +".write(toFile: "\(dir)/digits.txt", atomically: true, encoding: .utf8)
+        let anchor = "\(dir)/narrow-anchor.h5"
+        let made = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", anchor, "--steps", "0",
+                                "--tokenizer-from", "\(dir)/digits.txt", "--hidden", "8", "--heads", "2", "--layers", "1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let base = ["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/never.h5", "--steps", "1", "--head-from", anchor]
+        let otherTokenizer = try CLI.run(base + ["--hidden", "8", "--heads", "2", "--layers", "1"])
+        #expect(otherTokenizer.status != 0 && otherTokenizer.stderr.contains("tokenizer differs"), "\(otherTokenizer.stderr)")
+        let wider = try CLI.run(base + ["--tokenizer-from", anchor, "--hidden", "16", "--heads", "2", "--layers", "1"])
+        #expect(wider.status != 0 && wider.stderr.contains("exceeds the anchor's 8"), "\(wider.stderr)")
+        #expect(wider.stderr.split(separator: "\n").count == 1, "\(wider.stderr)")
+        let resumed = try CLI.run(base + ["--resume", anchor])
+        #expect(resumed.status != 0 && resumed.stderr.contains("--head-from applies to a new model"), "\(resumed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
+    }
+}

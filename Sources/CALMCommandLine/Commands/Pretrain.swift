@@ -48,12 +48,21 @@ struct Pretrain: ParsableCommand {
         a checkpoint a fraction of the size. Composition reads the expert as usual.
         """)
     var dataVocabulary = false
+    @Option(help: ArgumentHelp("""
+        Anchor checkpoint (.h5, same tokenizer): the expert's output head becomes the anchor's head projected \
+        onto its top principal directions and stays frozen (the input embedding starts there and trains). The \
+        expert then predicts in the anchor's token space, so `calm compose --vocabulary-bridges` carries its \
+        prediction over exactly for every token, including tokens the composition data never shows.
+        """, valueName: "anchor.h5"))
+    var headFrom: String?
 
     @OptionGroup var training: TrainingFlags
     @OptionGroup var runtime: RuntimeOptions
 
     /// Attribute of `/training` holding the sequence length, so --resume can reuse it.
     static let sequenceLengthAttribute = "sequence_length"
+    /// Attribute of `/training` naming weights the run keeps frozen (--head-from), so --resume does too.
+    static let frozenWeightsAttribute = "frozen_weights"
 
     func run() throws {
         let group = try MPIRun.joinIfLaunched(threadsGiven: runtime.threads != nil)
@@ -71,6 +80,11 @@ struct Pretrain: ParsableCommand {
             trainable = model.attachLowRankAdapters(rank: loraRank, alpha: Float(loraRank), seed: options.seed)
         } else {
             model.setTrainable(true)
+        }
+        if start.frozenHead, let head = model.head?.dense {
+            head.requiresGrad = false
+            head.grad = nil
+            trainable.removeAll { $0.name == AnchoredHead.frozenWeight }
         }
         if options.steps == 0 {
             // An untrained model (e.g. the random-weight augment of the paper's ablations).
@@ -110,6 +124,7 @@ struct Pretrain: ParsableCommand {
         log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters (\(trainable.reduce(0) { $0 + $1.tensor.count }) trainable); data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
         trainer.reporter = ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)
         let (outputPath, slimFinal, sequenceLength, lora) = (output, noResumeState, start.sequenceLength, loraRank != nil)
+        let frozen = start.frozenHead ? [AnchoredHead.frozenWeight] : []
         try trainer.run { trainer in
             let final = trainer.progress.step == trainer.options.steps
             if final && lora { model.mergeLowRankAdapters() }
@@ -117,6 +132,9 @@ struct Pretrain: ParsableCommand {
                 if !(final && slimFinal) {
                     try trainer.writeState(to: file)
                     try file.setAttribute(Self.sequenceLengthAttribute, sequenceLength, on: CheckpointFormat.trainingGroup)
+                    if !frozen.isEmpty {
+                        try file.setAttribute(Self.frozenWeightsAttribute, frozen.joined(separator: ","), on: CheckpointFormat.trainingGroup)
+                    }
                 }
             }
             trainer.reporter?.log("step \(trainer.progress.step): saved \(outputPath)")
@@ -136,6 +154,9 @@ struct Pretrain: ParsableCommand {
         if loraRank != nil && initFrom == nil { throw CLIError("--lora-rank needs --init-from (LoRA adapts an existing model)") }
         if dataVocabulary && (resume != nil || initFrom != nil) {
             throw CLIError("--data-vocabulary applies to a new model; \(resume != nil ? "--resume" : "--init-from") models keep their vocabulary")
+        }
+        if headFrom != nil && (resume != nil || initFrom != nil) {
+            throw CLIError("--head-from applies to a new model; \(resume != nil ? "a resumed run keeps its frozen head" : "--init-from models keep their head")")
         }
         if dataVocabulary && zeroUnseenEmbeddings {
             throw CLIError("--data-vocabulary and --zero-unseen-embeddings: give one (with --data-vocabulary unseen tokens already share one row)")

@@ -16,6 +16,8 @@ extension Pretrain {
         var resumeFile: HDF5File?
         /// Steps already trained (0 unless resuming).
         var resumedAt = 0
+        /// The output head stays frozen (--head-from, or a resumed run that used it).
+        var frozenHead = false
     }
 
     func startingPoint() throws -> Start {
@@ -37,13 +39,24 @@ extension Pretrain {
                 let table = lm.tokenEmbedding, width = modelConfig.hiddenSize
                 for j in 0..<width { table.data[(modelConfig.embeddingRows - 1) * width + j] = 0 }
             }
+            if let headFrom { try anchorHead(lm, from: headFrom, tokenizer: tokenizer, seed: options.seed) }
         }
         let positions = lm.config.maxPositions
         let length = model.seqLen ?? min(ModelFlags.defaultSequenceLength, positions)
         guard (2...positions).contains(length) else {
             throw CLIError("--seq-len must be in 2...\(positions) (the model's max positions), got \(length)")
         }
-        return Start(model: lm, tokenizer: tokenizer, sequenceLength: length, options: options)
+        return Start(model: lm, tokenizer: tokenizer, sequenceLength: length, options: options, frozenHead: headFrom != nil)
+    }
+
+    /// --head-from: the expert's head as a projection of the anchor's (see `AnchoredHead`).
+    private func anchorHead(_ lm: TransformerLM, from path: String, tokenizer: any Tokenizer, seed: UInt64) throws {
+        let anchor = try ModelCheckpoint.load(path)
+        guard anchor.tokenizer.fingerprint == tokenizer.fingerprint else {
+            throw CLIError("--head-from \(path): its tokenizer differs from the expert's (give --tokenizer-from \(path) as well)")
+        }
+        let head = anchor.model.lmHead ?? anchor.model.tokenEmbedding
+        do { try AnchoredHead.apply(to: lm, anchorHead: head, seed: seed) } catch { throw CLIError("\(path): \(error)") }
     }
 
     /// Model, tokenizer, sequence length and training options all come from the checkpoint.
@@ -64,8 +77,9 @@ extension Pretrain {
         guard options.steps > done else {
             throw CLIError("--steps: \(path) has already trained \(done) of \(saved.steps) steps; give --steps above \(done) to continue")
         }
+        let frozen = try file.stringAttribute(Self.frozenWeightsAttribute, of: group)
         return Start(model: checkpoint.model, tokenizer: checkpoint.tokenizer, sequenceLength: length, options: options,
-                     resumeFile: file, resumedAt: done)
+                     resumeFile: file, resumedAt: done, frozenHead: frozen == AnchoredHead.frozenWeight)
     }
 
     /// Architecture flags, --config and --tokenizer-from must describe the checkpoint's model.
