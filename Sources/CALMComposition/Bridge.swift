@@ -84,6 +84,11 @@ public final class Bridge {
         return Array((0..<heads).map { _ in u }.joined())
     }
 
+    /// Whether a parameter name from `parameters` belongs to a gate.
+    static func isGateParameter(_ name: String) -> Bool {
+        name.hasSuffix(".gate.weight") || name.hasSuffix(".gate.bias") || name.hasSuffix(".gate_augment.weight")
+    }
+
     var anchorWidth: Int { queryNorm.count }
     var headDim: Int { anchorWidth / heads }
 

@@ -22,6 +22,10 @@ public struct CompositionJob {
     /// Start every bridge as a copy of its expert's next-token prediction in the anchor's token
     /// space (`VocabularyAlignment`); a resumed run keeps its trained bridges.
     public var vocabularyBridges = false
+    /// Train only each bridge's gate; projection, attention and output stay as initialised (with
+    /// `vocabularyBridges`: the fitted relay), so the bridges can learn when to trust an expert
+    /// but cannot store facts of their own.
+    public var trainOnlyGates = false
     public var options: TrainingOptions
     public var resumePath: String?
     /// Write the final checkpoint without optimizer state (a quarter of the size; not resumable).
@@ -176,7 +180,14 @@ public struct CompositionJob {
                 + norms.sorted { $0.key < $1.key }.map { String(format: "block %d %.1f", $0.key, $0.value) }.joined(separator: ", ") + ")")
         }
         let padID = tokenizer.padID ?? 0
-        let trainer = try Trainer(parameters: model.parameters, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
+        var trainable = model.parameters
+        if trainOnlyGates {
+            let gates = trainable.filter { Bridge.isGateParameter($0.name) }
+            for (_, tensor) in trainable where !gates.contains(where: { $0.tensor === tensor }) { tensor.requiresGrad = false }
+            trainable = gates
+            log("training the gates only: \(gates.reduce(0) { $0 + $1.tensor.count }) of \(model.parameters.reduce(0) { $0 + $1.tensor.count }) bridge parameters")
+        }
+        let trainer = try Trainer(parameters: trainable, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
             model.loss(tokens, lossMask: mask)
         }
         if let resumeFile { try trainer.restoreState(from: resumeFile, steps: options.steps) }

@@ -1,3 +1,4 @@
+import CALMCheckpoint
 import Foundation
 import Testing
 
@@ -40,6 +41,26 @@ struct ComposeOptionsCLITests {
         let steps = try compose(dir, ["--steps", "0"], output: "\(dir)/never.h5")
         #expect(steps.stderr == "Error: --steps must be >= 1, got 0\n", "\(steps.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
+    }
+
+    /// --train-gates-only: the fitted relay (--vocabulary-bridges) stays as it was; only gates move.
+    @Test func gatesOnlyTrainingLeavesTheRelayAsFitted() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let flags = ["--connections", "1:1", "--vocabulary-bridges", "--train-gates-only", "--lr", "1e-2", "--warmup", "0"]
+        let short = try compose(dir, flags + ["--steps", "1"], output: "\(dir)/gates-1.h5")
+        #expect(short.status == 0 && short.stderr.contains("training the gates only"), "\(short.stderr)")
+        let long = try compose(dir, flags + ["--steps", "6"], output: "\(dir)/gates-6.h5")
+        #expect(long.status == 0, "\(long.stderr)")
+        func tensor(_ file: String, _ name: String) throws -> [Float] {
+            try HDF5File.open(file).readFloats("tensors/augments.0.connections.0.\(name)").data
+        }
+        for name in ["proj.weight", "q_proj.weight", "k_proj.bias", "v_proj.weight", "o_proj.weight", "query_norm.weight"] {
+            #expect(try tensor("\(dir)/gates-1.h5", name) == tensor("\(dir)/gates-6.h5", name), "\(name)")
+        }
+        #expect(try tensor("\(dir)/gates-1.h5", "gate.weight") != tensor("\(dir)/gates-6.h5", "gate.weight"))
+        #expect(try tensor("\(dir)/gates-1.h5", "o_proj.weight").contains { $0 != 0 })
+        let alone = try compose(dir, ["--train-gates-only"], output: "\(dir)/never.h5")
+        #expect(alone.status != 0 && alone.stderr.contains("needs --vocabulary-bridges"), "\(alone.stderr)")
     }
 
     @Test func gateTokensShowSpecialTokensByName() throws {

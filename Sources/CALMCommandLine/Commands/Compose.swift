@@ -37,6 +37,11 @@ struct Compose: ParsableCommand {
         its expert's last block. Helps bridges carry facts D_C never showed (see README, real composition).
         """)
     var vocabularyBridges = false
+    @Flag(help: """
+        Train only each bridge's gate: projection, attention and output keep their initial values (with \
+        --vocabulary-bridges, the fitted relay), so bridges learn when to trust an expert but cannot store facts.
+        """)
+    var trainGatesOnly = false
     @Option(help: "Resume from a composition checkpoint written by compose.") var resume: String?
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var training: TrainingFlags
@@ -52,6 +57,9 @@ struct Compose: ParsableCommand {
         try training.checkRanges(minimumSteps: 1)
         try OptionCheck.atLeast(heads, 1, "--heads")
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
+        if trainGatesOnly && !vocabularyBridges {
+            throw CLIError("--train-gates-only needs --vocabulary-bridges (fresh bridges start with a zero output projection: their gates alone change nothing)")
+        }
         let specs = try connectionSpecs()
         if group?.rank ?? 0 == 0 { try OutputPath.validate(output, option: "--output") }  // only rank 0 writes
         try runtime.apply()
@@ -83,6 +91,7 @@ struct Compose: ParsableCommand {
         job.heads = heads
         job.rotaryBridges = rotaryBridges
         job.vocabularyBridges = vocabularyBridges
+        job.trainOnlyGates = trainGatesOnly
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState
