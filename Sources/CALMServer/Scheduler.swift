@@ -10,11 +10,19 @@ enum SchedulerRefusal: Error {
     case shuttingDown
 }
 
+/// A queued request: its events, and how to cancel it.
+struct Submission: Sendable {
+    let events: AsyncStream<GenerationEvent>
+    /// Its client went away: it leaves the queue, or the batch at the next token boundary.
+    let cancel: @Sendable () -> Void
+}
+
 /// Continuous batching on one dedicated thread (model code is synchronous and not shared
 /// across threads). Requests wait in a bounded queue and join the running batch at token
 /// boundaries: each step admits and prefills newcomers, then feeds one token for every
 /// active sequence, one batched step per anchor (sequences of different compositions of one
-/// anchor share it). Finished or cancelled sequences leave at once, freeing their slot.
+/// anchor share it). Finished or cancelled sequences leave at once, freeing their slot;
+/// cancelled ones still queued leave the queue as soon as the thread wakes.
 final class Scheduler: @unchecked Sendable {
     let maxBatch: Int
     let maxQueue: Int
@@ -26,6 +34,7 @@ final class Scheduler: @unchecked Sendable {
     private var running = true
     private var paused = false
     private var cancelAllAt: UInt64?
+    private var beforeStep: (@Sendable () -> Void)?
     // Scheduler thread only.
     private var active: [SequenceJob] = []
     private var thread: Thread?
@@ -46,22 +55,24 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// Queues a request; its events arrive on the returned stream. Dropping the stream (a
-    /// client gone, a handler cancelled) cancels the request at the next token boundary.
-    func submit(_ request: GenerationRequest) throws(SchedulerRefusal) -> AsyncStream<GenerationEvent> {
+    /// handler cancelled) or calling `cancel` (a client gone) cancels the request at the next
+    /// token boundary.
+    func submit(_ request: GenerationRequest) throws(SchedulerRefusal) -> Submission {
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self)
         let job = SequenceJob(request: request, continuation: continuation)
+        let cancel: @Sendable () -> Void = { [weak self, weak job] in
+            job?.cancel()
+            self?.wake()
+        }
         condition.lock()
         defer { condition.unlock() }
         guard accepting else { throw .shuttingDown }
         guard waiting.count < maxQueue else { throw .queueFull }
-        continuation.onTermination = { [weak self, weak job] _ in
-            job?.cancel()
-            self?.wake()
-        }
+        continuation.onTermination = { _ in cancel() }
         waiting.append(job)
         metrics.queueDepth.set(Double(waiting.count))
         condition.signal()
-        return stream
+        return Submission(events: stream, cancel: cancel)
     }
 
     /// Requests waiting for a slot.
@@ -74,6 +85,9 @@ final class Scheduler: @unchecked Sendable {
             condition.signal()
         }
     }
+
+    /// Test hook: runs on the scheduler thread before each decode step (tests hold steps with it).
+    func setBeforeStep(_ hook: (@Sendable () -> Void)?) { condition.withLock { beforeStep = hook } }
 
     /// Stops taking requests; whatever is still running after `grace` seconds is cut short
     /// (finish reason `cancelled`).
@@ -101,7 +115,14 @@ final class Scheduler: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while running, active.isEmpty, waiting.isEmpty || paused { condition.wait() }
+            var gone: [SequenceJob] = []
+            while true {
+                gone += waiting.filter(\.isCancelled)
+                waiting.removeAll(where: \.isCancelled)
+                guard gone.isEmpty, running, active.isEmpty, waiting.isEmpty || paused else { break }
+                condition.wait()
+            }
+            let hook = beforeStep
             let newcomers = paused ? [] : Array(waiting.prefix(max(0, maxBatch - active.count)))
             waiting.removeFirst(newcomers.count)
             let cutShort = cancelAllAt.map { DispatchTime.now().uptimeNanoseconds >= $0 } ?? false
@@ -114,6 +135,7 @@ final class Scheduler: @unchecked Sendable {
             metrics.queueDepth.set(Double(waiting.count))
             condition.unlock()
 
+            for job in gone { drop(job) }
             for job in leftover { job.finish(.cancelled) }
             if exit { break }
             if cutShort {
@@ -122,21 +144,28 @@ final class Scheduler: @unchecked Sendable {
                 continue
             }
             for job in newcomers {
-                if job.isCancelled { job.drop(); continue }
+                if job.isCancelled { drop(job); continue }
                 job.prefill(metrics: metrics)
                 if !job.isFinished { active.append(job) }
             }
             active.removeAll { job in
-                if job.isCancelled { job.drop() }
+                if job.isCancelled { drop(job) }
                 return job.isFinished
             }
             metrics.batchSize.set(Double(active.count))
             guard !active.isEmpty else { continue }
+            hook?()
             step()
             active.removeAll(where: \.isFinished)
             metrics.batchSize.set(Double(active.count))
         }
         stopped.signal()
+    }
+
+    private func drop(_ job: SequenceJob) {
+        guard !job.isFinished else { return }
+        job.drop()
+        metrics.requestsDropped.increment(by: 1)
     }
 
     /// One token for every active sequence: one batched step per anchor.
