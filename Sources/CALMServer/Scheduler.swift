@@ -19,10 +19,11 @@ struct Submission: Sendable {
 
 /// Continuous batching on one dedicated thread (model code is synchronous and not shared
 /// across threads). Requests wait in a bounded queue and join the running batch at token
-/// boundaries: each step admits and prefills newcomers, then feeds one token for every
-/// active sequence, one batched step per anchor (sequences of different compositions of one
-/// anchor share it). Finished or cancelled sequences leave at once, freeing their slot;
-/// cancelled ones still queued leave the queue as soon as the thread wakes.
+/// boundaries: each step feeds every newcomer's prompt and one token for every other active
+/// sequence, packed into one batched step per anchor (sequences of different compositions of
+/// one anchor share it), so prompts are prefilled together and alongside the decoding rows.
+/// Finished or cancelled sequences leave at once, freeing their slot; cancelled ones still
+/// queued leave the queue as soon as the thread wakes.
 final class Scheduler: @unchecked Sendable {
     let maxBatch: Int
     let maxQueue: Int
@@ -145,8 +146,8 @@ final class Scheduler: @unchecked Sendable {
             }
             for job in newcomers {
                 if job.isCancelled { drop(job); continue }
-                job.prefill(metrics: metrics)
-                if !job.isFinished { active.append(job) }
+                job.begin()
+                active.append(job)
             }
             active.removeAll { job in
                 if job.isCancelled { drop(job) }
@@ -168,7 +169,8 @@ final class Scheduler: @unchecked Sendable {
         metrics.requestsDropped.increment(by: 1)
     }
 
-    /// One token for every active sequence: one batched step per anchor.
+    /// The prompt of every newcomer and one token for every other active sequence: one
+    /// batched step per anchor.
     private func step() {
         var groups: [ObjectIdentifier: [SequenceJob]] = [:]
         var order: [ObjectIdentifier] = []
@@ -181,7 +183,7 @@ final class Scheduler: @unchecked Sendable {
             guard let jobs = groups[key] else { continue }
             let sequences = jobs.compactMap(\.sequence)
             guard sequences.count == jobs.count else { continue }
-            let logits = BatchedDecoding.step(anchor: jobs[0].request.model.anchor, tokens: jobs.map(\.lastToken),
+            let logits = BatchedDecoding.step(anchor: jobs[0].request.model.anchor, feeding: jobs.map(\.pendingTokens),
                                               sequences: sequences)
             for (job, row) in zip(jobs, logits) { job.accept(logits: row, metrics: metrics) }
         }
