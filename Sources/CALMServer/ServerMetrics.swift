@@ -46,7 +46,8 @@ final class ServerMetrics: @unchecked Sendable {
     private var requests: [String: Int] = [:]
     let promptTokens = Counter()
     let completionTokens = Counter()
-    /// Clients that went away before their answer was complete.
+    /// Clients whose connection closed while their request was being answered (also when the
+    /// last token had already gone out and only the end of the response was left).
     let clientsGone = Counter()
     /// Requests that left the queue or the batch unfinished because their client went away.
     let requestsDropped = Counter()
@@ -73,7 +74,7 @@ final class ServerMetrics: @unchecked Sendable {
         out += "calm_prompt_tokens_total \(promptTokens.current)\n"
         header("calm_generated_tokens_total", "counter", "Tokens generated.")
         out += "calm_generated_tokens_total \(completionTokens.current)\n"
-        header("calm_clients_gone_total", "counter", "Clients that went away before their answer was complete.")
+        header("calm_clients_gone_total", "counter", "Clients whose connection closed while their request was being answered.")
         out += "calm_clients_gone_total \(clientsGone.current)\n"
         header("calm_requests_dropped_total", "counter", "Requests dropped unfinished because their client went away.")
         out += "calm_requests_dropped_total \(requestsDropped.current)\n"
