@@ -3,7 +3,8 @@
 requests back to back for a fixed time. Standard library only.
 
 Prints one JSON line: aggregate decode tokens/s, p50/p99 time to first token, p50/p99 gap
-between tokens, requests, errors. Usage:
+between tokens, requests, errors and, with --rss-pid, the server's resident memory sampled every
+--rss-every seconds (MB, from /proc). Usage:
   serve_load.py --port 8080 --model kv-two-experts --prompt "ak + aaix =" --streams 8 --seconds 20
 """
 import argparse, http.client, json, statistics, threading, time
@@ -68,6 +69,23 @@ def worker(args, deadline, out, lock):
         out["errors"] += errors
 
 
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def sample_rss(pid, every, stop, samples):
+    """(seconds since start, RSS MB) now and every `every` seconds until `stop` is set."""
+    start = time.monotonic()
+    while True:
+        samples.append((round(time.monotonic() - start), rss_mb(pid)))
+        if stop.wait(every):
+            break
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=8080)
@@ -76,9 +94,16 @@ def main():
     p.add_argument("--streams", type=int, default=1)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--max-tokens", type=int, default=10)
+    p.add_argument("--rss-pid", type=int, help="server process whose RSS to sample")
+    p.add_argument("--rss-every", type=float, default=10)
     args = p.parse_args()
     out = {"ttft": [], "gaps": [], "tokens": 0, "requests": 0, "errors": 0}
     lock = threading.Lock()
+    rss, stop_rss = [], threading.Event()
+    sampler = None
+    if args.rss_pid:
+        sampler = threading.Thread(target=sample_rss, args=(args.rss_pid, args.rss_every, stop_rss, rss))
+        sampler.start()
     start = time.monotonic()
     deadline = start + args.seconds
     threads = [threading.Thread(target=worker, args=(args, deadline, out, lock)) for _ in range(args.streams)]
@@ -87,13 +112,20 @@ def main():
     for t in threads:
         t.join()
     elapsed = time.monotonic() - start
+    if sampler:
+        stop_rss.set()
+        sampler.join()
+        rss.append((round(elapsed), rss_mb(args.rss_pid)))
     ms = lambda x: None if x is None else round(1000 * x, 2)
-    print(json.dumps({
+    report = {
         "model": args.model, "streams": args.streams, "seconds": round(elapsed, 1), "requests": out["requests"],
         "errors": out["errors"], "tokens_per_s": round(out["tokens"] / elapsed, 1),
         "ttft_p50_ms": ms(percentile(out["ttft"], 0.5)), "ttft_p99_ms": ms(percentile(out["ttft"], 0.99)),
         "token_p50_ms": ms(percentile(out["gaps"], 0.5)), "token_p99_ms": ms(percentile(out["gaps"], 0.99)),
-    }))
+    }
+    if sampler:
+        report["rss_mb"] = rss
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -15,36 +15,46 @@ public enum AnchorSequence {
     }
 }
 
-/// Continuous batching over compositions: one new token for each of several sequences that
-/// share an anchor, whatever composition each belongs to. Every expert runs once for all the
-/// rows that use it (one batched forward per expert and depth), then the anchor runs once for
-/// all rows, each row's bridges adding into its own row. Caches stay per sequence, so the
-/// result for every row equals feeding that sequence alone.
+/// Continuous batching over compositions: the new tokens of several sequences that share an
+/// anchor, whatever composition each belongs to (one token each while decoding, a whole prompt
+/// for a sequence that joins). Every expert runs once for all the rows that use it (one packed
+/// forward per expert and depth), then the anchor runs once for all rows, each sequence's
+/// bridges adding into its own rows. Caches stay per sequence, so the result for every
+/// sequence equals feeding it alone.
 public enum BatchedDecoding {
     /// Feeds `tokens[b]` to `sequences[b]` and returns each row's next-token logits.
     public static func step(anchor: TransformerLM, tokens: [Int], sequences: [AnchorSequence]) -> [[Float]] {
-        precondition(tokens.count == sequences.count && !tokens.isEmpty, "BatchedDecoding.step: one token per sequence")
+        step(anchor: anchor, feeding: tokens.map { [$0] }, sequences: sequences)
+    }
+
+    /// Feeds `tokens[b]` (a prompt, or the next token) to `sequences[b]` and returns the logits
+    /// after each sequence's last new token.
+    public static func step(anchor: TransformerLM, feeding tokens: [[Int]], sequences: [AnchorSequence]) -> [[Float]] {
+        precondition(tokens.count == sequences.count && !tokens.isEmpty && tokens.allSatisfy { !$0.isEmpty },
+                     "BatchedDecoding.step: tokens for every sequence")
         return withoutGradients {
             feedAugments(tokens: tokens, sequences: sequences)
-            let logits = anchor.batchedStep(tokens, caches: sequences.map(\.anchorCache)) { layer, h in
-                addBridges(layer: layer, hidden: h, sequences: sequences)
+            let spans = PackedRows(tokens).spans
+            let logits = anchor.packedStep(tokens, caches: sequences.map(\.anchorCache)) { layer, h in
+                addBridges(layer: layer, hidden: h, spans: spans, sequences: sequences)
             }.logits!  // (B, V)
-            for case .composed(_, let state, _) in sequences {
-                for cache in state.bridgeCaches.joined() { cache.advance(by: 1) }
+            for case (.composed(_, let state, _), let row) in zip(sequences, tokens) {
+                for cache in state.bridgeCaches.joined() { cache.advance(by: row.count) }
             }
             let vocab = anchor.config.vocabSize
             return (0..<tokens.count).map { b in Array(logits.data[(b * vocab)..<((b + 1) * vocab)]) }
         }
     }
 
-    /// Runs every augment of every composed row on its new token, grouped so that rows sharing
-    /// an expert (and depth) share one batched forward, and extends the bridge caches.
-    static func feedAugments(tokens: [Int], sequences: [AnchorSequence]) {
+    /// Runs every augment of every composed sequence on its new tokens, grouped so that
+    /// sequences sharing an expert (and depth) share one packed forward, and extends the
+    /// bridge caches.
+    static func feedAugments(tokens: [[Int]], sequences: [AnchorSequence]) {
         struct GroupKey: Hashable {
             let model: ObjectIdentifier
             let layers: [Int]
         }
-        // (row, augment index) pairs per group of transformer augments.
+        // (sequence, augment index) pairs per group of transformer augments.
         var groups: [GroupKey: [(row: Int, augment: Int, decoder: TransformerAugmentDecoder)]] = [:]
         var groupOrder: [GroupKey] = []
         for (row, sequence) in sequences.enumerated() {
@@ -52,8 +62,8 @@ public enum BatchedDecoding {
             for (i, slot) in model.augments.enumerated() {
                 let layers = slot.layers
                 guard let decoder = state.augmentDecoders[i] as? TransformerAugmentDecoder else {
-                    // Another kind of augment decodes its row alone.
-                    let states = state.augmentDecoders[i].hiddenStates(TokenBatch([tokens[row]]), layers: layers)
+                    // Another kind of augment decodes its sequence alone.
+                    let states = state.augmentDecoders[i].hiddenStates(TokenBatch(tokens[row]), layers: layers)
                     storeBridgeKeys(slot: slot, caches: state.bridgeCaches[i], states: states)
                     continue
                 }
@@ -63,47 +73,48 @@ public enum BatchedDecoding {
             }
         }
         for key in groupOrder {
-            let members = groups[key]!
+            guard let members = groups[key], let deepest = key.layers.last else { continue }
             let decoders = members.map(\.decoder)
-            let hidden = decoders[0].model.batchedStep(members.map { tokens[$0.row] }, caches: decoders.map(\.cache),
-                                                       collect: Set(key.layers), upTo: key.layers.last!).hidden  // (n, 1, C) each
-            for (n, member) in members.enumerated() {
+            let memberTokens = members.map { tokens[$0.row] }
+            let hidden = decoders[0].model.packedStep(memberTokens, caches: decoders.map(\.cache), collect: Set(key.layers),
+                                                      upTo: deepest).hidden  // (N, 1, C) each
+            for (member, span) in zip(members, PackedRows(memberTokens).spans) {
                 guard case .composed(let model, let state, _) = sequences[member.row] else { continue }
-                let rowStates = hidden.mapValues { members.count == 1 ? $0 : $0.sliced(axis: 0, n..<(n + 1)) }  // (1, 1, C)
-                storeBridgeKeys(slot: model.augments[member.augment], caches: state.bridgeCaches[member.augment], states: rowStates)
+                let states = hidden.mapValues { $0.packedRows(span) }  // (1, L, C)
+                storeBridgeKeys(slot: model.augments[member.augment], caches: state.bridgeCaches[member.augment], states: states)
             }
         }
     }
 
-    /// Cross-attention keys and values of one row's new augment states, into its bridge caches.
+    /// Cross-attention keys and values of one sequence's new augment states, into its bridge caches.
     static func storeBridgeKeys(slot: AugmentSlot, caches: [BridgeCache], states: [Int: Tensor]) {
         for (j, bridge) in slot.bridges.enumerated() {
-            let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!, startPosition: caches[j].length)
+            guard let augmentStates = states[bridge.connection.augmentLayer] else { continue }
+            let (k, v) = bridge.keysValues(augmentStates, startPosition: caches[j].length)
             caches[j].store(keys: k, values: v)
         }
     }
 
-    /// The anchor's output of `layer` `(B, 1, C)` with each composed row's bridges added to its row.
-    static func addBridges(layer: Int, hidden h: Tensor, sequences: [AnchorSequence]) -> Tensor {
+    /// The anchor's output of `layer` `(N, 1, C)` with each composed sequence's bridges added
+    /// to its rows `spans[b]`.
+    static func addBridges(layer: Int, hidden h: Tensor, spans: [Range<Int>], sequences: [AnchorSequence]) -> Tensor {
         var rows: [Tensor]?
-        for (row, sequence) in sequences.enumerated() {
+        for (b, sequence) in sequences.enumerated() {
             guard case .composed(let model, let state, let gates) = sequence,
                   let targets = model.bridgesByAnchorLayer[layer] else { continue }
-            if rows == nil {
-                rows = sequences.count == 1 ? [h] : (0..<sequences.count).map { h.sliced(axis: 0, $0..<($0 + 1)) }
-            }
-            let anchorState = rows![row]  // (1, 1, C)
-            var out = anchorState
+            if rows == nil { rows = spans.map { h.packedRows($0) } }  // (1, L, C) each
+            let anchorStates = rows![b]
+            var out = anchorStates
             for (i, j) in targets {
-                let (delta, gate) = model.augments[i].bridges[j].cachedContribution(anchorStates: anchorState,
+                let (delta, gate) = model.augments[i].bridges[j].cachedContribution(anchorStates: anchorStates,
                                                                                     cache: state.bridgeCaches[i][j])
                 gates?.record(GateKey(augment: i, connection: j), gate)
                 out = out.adding(delta)
             }
-            rows![row] = out
+            rows![b] = out
         }
         guard let rows else { return h }
-        return rows.count == 1 ? rows[0] : Tensor.concatenate(rows, axis: 0)
+        return rows.count == 1 ? rows[0].unpackedRows() : Tensor.concatenate(rows.map { $0.unpackedRows() }, axis: 0)
     }
 }
 

@@ -8,17 +8,18 @@ import NIOCore
 struct GenerationHandler: Sendable {
     let parser: RequestParser
     let scheduler: Scheduler
+    let metrics: ServerMetrics
     let maxBodyBytes: Int
 
-    func handle(_ request: Request, endpoint: Endpoint) async throws -> Response {
+    func handle(_ request: Request, endpoint: Endpoint, channel: any Channel) async throws -> Response {
         var request = request
         let tooLarge = APIError(.contentTooLarge, "the request body exceeds \(maxBodyBytes) bytes", code: "body_too_large")
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes { throw tooLarge }
         let body: ByteBuffer
         do { body = try await request.collectBody(upTo: maxBodyBytes) } catch is NIOTooManyBytesError { throw tooLarge }
         let parsed = try parser.parse(Array(body.readableBytesView), endpoint: endpoint)
-        let events: AsyncStream<GenerationEvent>
-        do { events = try scheduler.submit(parsed.generation) } catch {
+        let submission: Submission
+        do { submission = try scheduler.submit(parsed.generation) } catch {
             switch error {
             case .queueFull:
                 throw APIError(.tooManyRequests, "the server is busy: \(scheduler.maxQueue) requests are already waiting; retry later",
@@ -27,10 +28,22 @@ struct GenerationHandler: Sendable {
                 throw APIError(.serviceUnavailable, "the server is shutting down", type: "server_error", code: "shutting_down")
             }
         }
+        // A client that goes away cancels its request at once, not at the next failed write.
+        let connection = await ClientGoneHandler.connection(of: channel)
+        let watch = connection?.onGone { [metrics] in
+            metrics.clientsGone.increment(by: 1)
+            submission.cancel()
+        }
         let format = ResponseFormat(parsed)
-        guard parsed.stream else { return try await collect(events, format: format) }
+        guard parsed.stream else {
+            defer { connection?.remove(watch) }
+            return try await collect(submission.events, format: format)
+        }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                        body: ResponseBody { writer in try await stream(events, format: format, parsed: parsed, to: &writer) })
+                        body: ResponseBody { writer in
+                            defer { connection?.remove(watch) }
+                            try await stream(submission.events, format: format, parsed: parsed, to: &writer)
+                        })
     }
 
     /// Waits for every event (dropping `events` when the handler is cancelled cancels the request).
@@ -65,8 +78,8 @@ struct GenerationHandler: Sendable {
                 if parsed.streamUsage { usage = format.usageChunk(promptTokens: promptTokens, completionTokens: completionTokens) }
             }
             first = false
-            // A write that fails (the client went away) ends this closure; the iterator, the
-            // last holder of the stream, goes with it and cancels the request.
+            // A write that fails ends this closure; the iterator, the last holder of the
+            // stream, goes with it and cancels the request (if the connection watch has not).
             try await writer.write(ByteBuffer(string: "data: \(chunk.serialized())\n\n"))
             if let usage { try await writer.write(ByteBuffer(string: "data: \(usage.serialized())\n\n")) }
         }

@@ -48,6 +48,7 @@ public final class InferenceServer: Sendable {
         scheduler.start()
         defer { scheduler.stop() }
         let app = Application(router: Routes.router(server: self),
+                              server: .http1(configuration: .init(additionalChannelHandlers: [ClientGoneHandler()])),
                               configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                                    serverName: "calm"),
                               onServerRunning: { [state] channel in state.setPort(channel.localAddress?.port ?? 0) },

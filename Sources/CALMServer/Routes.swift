@@ -3,12 +3,12 @@ import Hummingbird
 
 /// The server's endpoints.
 enum Routes {
-    static func router(server: InferenceServer) -> Router<BasicRequestContext> {
-        let router = Router()
+    static func router(server: InferenceServer) -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
         router.add(middleware: OpenAIErrorMiddleware(metrics: server.metrics))
         if let key = server.configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: key)) }
         let generation = GenerationHandler(parser: RequestParser(catalog: server.catalog), scheduler: server.scheduler,
-                                           maxBodyBytes: server.configuration.maxBodyBytes)
+                                           metrics: server.metrics, maxBodyBytes: server.configuration.maxBodyBytes)
         router.get("/health") { _, _ in Response.json(.object(["status": .string("ok")])) }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -19,8 +19,12 @@ enum Routes {
                      body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         }
         router.get("/v1/models") { _, _ in Response.json(models(server.catalog)) }
-        router.post("/v1/completions") { request, _ in try await generation.handle(request, endpoint: .completions) }
-        router.post("/v1/chat/completions") { request, _ in try await generation.handle(request, endpoint: .chat) }
+        router.post("/v1/completions") { request, context in
+            try await generation.handle(request, endpoint: .completions, channel: context.channel)
+        }
+        router.post("/v1/chat/completions") { request, context in
+            try await generation.handle(request, endpoint: .chat, channel: context.channel)
+        }
         return router
     }
 

@@ -10,11 +10,20 @@ enum SchedulerRefusal: Error {
     case shuttingDown
 }
 
+/// A queued request: its events, and how to cancel it.
+struct Submission: Sendable {
+    let events: AsyncStream<GenerationEvent>
+    /// Its client went away: it leaves the queue, or the batch at the next token boundary.
+    let cancel: @Sendable () -> Void
+}
+
 /// Continuous batching on one dedicated thread (model code is synchronous and not shared
 /// across threads). Requests wait in a bounded queue and join the running batch at token
-/// boundaries: each step admits and prefills newcomers, then feeds one token for every
-/// active sequence, one batched step per anchor (sequences of different compositions of one
-/// anchor share it). Finished or cancelled sequences leave at once, freeing their slot.
+/// boundaries: each step feeds every newcomer's prompt and one token for every other active
+/// sequence, packed into one batched step per anchor (sequences of different compositions of
+/// one anchor share it), so prompts are prefilled together and alongside the decoding rows.
+/// Finished or cancelled sequences leave at once, freeing their slot; cancelled ones still
+/// queued leave the queue as soon as the thread wakes.
 final class Scheduler: @unchecked Sendable {
     let maxBatch: Int
     let maxQueue: Int
@@ -26,6 +35,7 @@ final class Scheduler: @unchecked Sendable {
     private var running = true
     private var paused = false
     private var cancelAllAt: UInt64?
+    private var beforeStep: (@Sendable () -> Void)?
     // Scheduler thread only.
     private var active: [SequenceJob] = []
     private var thread: Thread?
@@ -46,22 +56,24 @@ final class Scheduler: @unchecked Sendable {
     }
 
     /// Queues a request; its events arrive on the returned stream. Dropping the stream (a
-    /// client gone, a handler cancelled) cancels the request at the next token boundary.
-    func submit(_ request: GenerationRequest) throws(SchedulerRefusal) -> AsyncStream<GenerationEvent> {
+    /// handler cancelled) or calling `cancel` (a client gone) cancels the request at the next
+    /// token boundary.
+    func submit(_ request: GenerationRequest) throws(SchedulerRefusal) -> Submission {
         let (stream, continuation) = AsyncStream.makeStream(of: GenerationEvent.self)
         let job = SequenceJob(request: request, continuation: continuation)
+        let cancel: @Sendable () -> Void = { [weak self, weak job] in
+            job?.cancel()
+            self?.wake()
+        }
         condition.lock()
         defer { condition.unlock() }
         guard accepting else { throw .shuttingDown }
         guard waiting.count < maxQueue else { throw .queueFull }
-        continuation.onTermination = { [weak self, weak job] _ in
-            job?.cancel()
-            self?.wake()
-        }
+        continuation.onTermination = { _ in cancel() }
         waiting.append(job)
         metrics.queueDepth.set(Double(waiting.count))
         condition.signal()
-        return stream
+        return Submission(events: stream, cancel: cancel)
     }
 
     /// Requests waiting for a slot.
@@ -74,6 +86,9 @@ final class Scheduler: @unchecked Sendable {
             condition.signal()
         }
     }
+
+    /// Test hook: runs on the scheduler thread before each decode step (tests hold steps with it).
+    func setBeforeStep(_ hook: (@Sendable () -> Void)?) { condition.withLock { beforeStep = hook } }
 
     /// Stops taking requests; whatever is still running after `grace` seconds is cut short
     /// (finish reason `cancelled`).
@@ -101,7 +116,14 @@ final class Scheduler: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while running, active.isEmpty, waiting.isEmpty || paused { condition.wait() }
+            var gone: [SequenceJob] = []
+            while true {
+                gone += waiting.filter(\.isCancelled)
+                waiting.removeAll(where: \.isCancelled)
+                guard gone.isEmpty, running, active.isEmpty, waiting.isEmpty || paused else { break }
+                condition.wait()
+            }
+            let hook = beforeStep
             let newcomers = paused ? [] : Array(waiting.prefix(max(0, maxBatch - active.count)))
             waiting.removeFirst(newcomers.count)
             let cutShort = cancelAllAt.map { DispatchTime.now().uptimeNanoseconds >= $0 } ?? false
@@ -114,6 +136,7 @@ final class Scheduler: @unchecked Sendable {
             metrics.queueDepth.set(Double(waiting.count))
             condition.unlock()
 
+            for job in gone { drop(job) }
             for job in leftover { job.finish(.cancelled) }
             if exit { break }
             if cutShort {
@@ -122,16 +145,17 @@ final class Scheduler: @unchecked Sendable {
                 continue
             }
             for job in newcomers {
-                if job.isCancelled { job.drop(); continue }
-                job.prefill(metrics: metrics)
-                if !job.isFinished { active.append(job) }
+                if job.isCancelled { drop(job); continue }
+                job.begin()
+                active.append(job)
             }
             active.removeAll { job in
-                if job.isCancelled { job.drop() }
+                if job.isCancelled { drop(job) }
                 return job.isFinished
             }
             metrics.batchSize.set(Double(active.count))
             guard !active.isEmpty else { continue }
+            hook?()
             step()
             active.removeAll(where: \.isFinished)
             metrics.batchSize.set(Double(active.count))
@@ -139,7 +163,14 @@ final class Scheduler: @unchecked Sendable {
         stopped.signal()
     }
 
-    /// One token for every active sequence: one batched step per anchor.
+    private func drop(_ job: SequenceJob) {
+        guard !job.isFinished else { return }
+        job.drop()
+        metrics.requestsDropped.increment(by: 1)
+    }
+
+    /// The prompt of every newcomer and one token for every other active sequence: one
+    /// batched step per anchor.
     private func step() {
         var groups: [ObjectIdentifier: [SequenceJob]] = [:]
         var order: [ObjectIdentifier] = []
@@ -152,7 +183,7 @@ final class Scheduler: @unchecked Sendable {
             guard let jobs = groups[key] else { continue }
             let sequences = jobs.compactMap(\.sequence)
             guard sequences.count == jobs.count else { continue }
-            let logits = BatchedDecoding.step(anchor: jobs[0].request.model.anchor, tokens: jobs.map(\.lastToken),
+            let logits = BatchedDecoding.step(anchor: jobs[0].request.model.anchor, feeding: jobs.map(\.pendingTokens),
                                               sequences: sequences)
             for (job, row) in zip(jobs, logits) { job.accept(logits: row, metrics: metrics) }
         }

@@ -19,6 +19,7 @@ final class SequenceJob: @unchecked Sendable {
     private(set) var sequence: AnchorSequence?
     private var gateRecorder: GateRecorder?
     private var lastTokenTime: UInt64 = 0
+    private var prefilled = false
     private(set) var isFinished = false
 
     init(request: GenerationRequest, continuation: AsyncStream<GenerationEvent>.Continuation) {
@@ -33,29 +34,28 @@ final class SequenceJob: @unchecked Sendable {
 
     var anchor: ObjectIdentifier { ObjectIdentifier(request.model.anchor) }
 
-    /// Feeds the prompt through the single-sequence path (its own caches, sized for this
-    /// request) and handles the first token.
-    func prefill(metrics: ServerMetrics) {
+    /// Its caches, sized for this request; the prompt is fed with the next step.
+    func begin() {
         let model = request.model
         let capacity = request.prompt.count + request.maxTokens
-        let logits: [Float]
         if let composed = model.composed {
-            let state = composed.startDecoding(capacity: capacity)
             gateRecorder = request.gates ? GateRecorder() : nil
-            logits = composed.feed(request.prompt, state: state, gates: gateRecorder)
-            sequence = .composed(composed, state, gates: gateRecorder)
+            sequence = .composed(composed, composed.startDecoding(capacity: capacity), gates: gateRecorder)
         } else {
-            let cache = model.anchor.startDecoding(capacity: capacity)
-            logits = model.anchor.feed(request.prompt, state: cache)
-            sequence = .plain(cache)
+            sequence = .plain(model.anchor.startDecoding(capacity: capacity))
         }
-        metrics.promptTokens.increment(by: request.prompt.count)
-        accept(logits: logits, metrics: metrics)
     }
+
+    /// What the next step feeds: the prompt first, then each sampled token.
+    var pendingTokens: [Int] { prefilled ? [lastToken] : request.prompt }
 
     /// Samples the next token from `logits`, reports it and decides whether to go on.
     func accept(logits: [Float], metrics: ServerMetrics) {
         let now = DispatchTime.now().uptimeNanoseconds
+        if !prefilled {
+            prefilled = true
+            metrics.promptTokens.increment(by: request.prompt.count)
+        }
         if generated.isEmpty {
             metrics.timeToFirstToken.observe(Double(now - submitted) / 1e9)
         } else {

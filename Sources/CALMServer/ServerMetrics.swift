@@ -46,6 +46,11 @@ final class ServerMetrics: @unchecked Sendable {
     private var requests: [String: Int] = [:]
     let promptTokens = Counter()
     let completionTokens = Counter()
+    /// Clients whose connection closed while their request was being answered (also when the
+    /// last token had already gone out and only the end of the response was left).
+    let clientsGone = Counter()
+    /// Requests that left the queue or the batch unfinished because their client went away.
+    let requestsDropped = Counter()
     let queueDepth = Gauge()
     let batchSize = Gauge()
     let batchSizes = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64, 128])
@@ -69,6 +74,10 @@ final class ServerMetrics: @unchecked Sendable {
         out += "calm_prompt_tokens_total \(promptTokens.current)\n"
         header("calm_generated_tokens_total", "counter", "Tokens generated.")
         out += "calm_generated_tokens_total \(completionTokens.current)\n"
+        header("calm_clients_gone_total", "counter", "Clients whose connection closed while their request was being answered.")
+        out += "calm_clients_gone_total \(clientsGone.current)\n"
+        header("calm_requests_dropped_total", "counter", "Requests dropped unfinished because their client went away.")
+        out += "calm_requests_dropped_total \(requestsDropped.current)\n"
         header("calm_queue_depth", "gauge", "Requests waiting for a decoding slot.")
         out += "calm_queue_depth \(queueDepth.current)\n"
         header("calm_batch_size", "gauge", "Sequences in the running decode batch.")

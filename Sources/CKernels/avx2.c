@@ -90,23 +90,39 @@ CK_AVX2 static float dot_row_blocks(int format, const uint8_t *row, int64_t cols
     return hsum(acc) + offset;
 }
 
-/* The same for four activation rows at once, each block widened once; every row's operations
-   are those of dot_row_blocks in the same order, so the results are bit-identical to it. */
-CK_AVX2 static void dot_rows4_blocks(int format, const uint8_t *row, int64_t cols, const ck_activation *a, float *out) {
+/* The same for `rows` (at most 8) activation rows at once, each block widened once; every
+   row's operations are those of dot_row_blocks in the same order, so the results are
+   bit-identical to it. Inlined with a constant `rows`, so the loops over rows unroll. */
+CK_AVX2 static inline __attribute__((always_inline)) void dot_rows_blocks(int format, const uint8_t *row, int64_t cols,
+                                                                          const ck_activation *a, float *out,
+                                                                          const int rows) {
     const int64_t blocks = cols / CK_BLOCK;
     const size_t step = block_bytes(format);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float offset[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, d;
+    __m256 acc[8];
+    float offset[8], m = 0.0f, d;
+    for (int k = 0; k < rows; k++) {
+        acc[k] = _mm256_setzero_ps();
+        offset[k] = 0.0f;
+    }
     __m256i w0, w1;
     for (int64_t b = 0; b < blocks; b++, row += step) {
         widen_block(format, row, &w0, &w1, &d, &m);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < rows; k++) {
             const __m256i p = block_dot_i16(w0, w1, a[k].codes + b * CK_BLOCK);
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a[k].scales[b]), _mm256_cvtepi32_ps(p), acc[k]);
             if (format == CK_Q4_1) offset[k] = fmaf(m, a[k].sums[b], offset[k]);
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum(acc[k]) + offset[k];
+    for (int k = 0; k < rows; k++) out[k] = hsum(acc[k]) + offset[k];
+}
+
+/* Eight rows: half the block widening of four per activation row (decode batches of 8-32). */
+CK_AVX2 static void dot_rows8_blocks(int format, const uint8_t *row, int64_t cols, const ck_activation *a, float *out) {
+    dot_rows_blocks(format, row, cols, a, out, 8);
+}
+
+CK_AVX2 static void dot_rows4_blocks(int format, const uint8_t *row, int64_t cols, const ck_activation *a, float *out) {
+    dot_rows_blocks(format, row, cols, a, out, 4);
 }
 
 CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const ck_activation *a) {
@@ -151,15 +167,19 @@ CK_AVX2 void ck_matmul_avx2(int format, const uint8_t *w, int64_t rows, int64_t 
                             const float *bias, float *y, int64_t ldy) {
     const size_t rowBytes = ck_row_bytes(format, cols);
     const int blocks = ck_is_block_format(format);
-    float four[4];
+    float some[8];
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *row = w + (size_t)r * rowBytes;
         const float b = bias ? bias[r] : 0.0f;
         int64_t k = 0;
         if (blocks) {
+            for (; k + 8 <= n; k += 8) {
+                dot_rows8_blocks(format, row, cols, a + k, some);
+                for (int i = 0; i < 8; i++) y[(k + i) * ldy + r] = bias ? some[i] + b : some[i];
+            }
             for (; k + 4 <= n; k += 4) {
-                dot_rows4_blocks(format, row, cols, a + k, four);
-                for (int i = 0; i < 4; i++) y[(k + i) * ldy + r] = bias ? four[i] + b : four[i];
+                dot_rows4_blocks(format, row, cols, a + k, some);
+                for (int i = 0; i < 4; i++) y[(k + i) * ldy + r] = bias ? some[i] + b : some[i];
             }
         }
         for (; k < n; k++) {

@@ -110,9 +110,9 @@ struct QuantizedKernelTests {
         #expect(relativeError(split, expected) < 1e-4)
     }
 
-    /// Several activation rows at once (blocks widened once for four rows) give each row
-    /// exactly what its own matrix-vector product gives, on one thread and on three.
-    @Test(arguments: formats + [nil], [1, 3, 4, 9])
+    /// Several activation rows at once (blocks widened once for eight or four rows) give each
+    /// row exactly what its own matrix-vector product gives, on one thread and on three.
+    @Test(arguments: formats + [nil], [1, 3, 4, 9, 8, 13, 32])
     func fewRowProductEqualsRowByRowProducts(format: QuantizationFormat?, n: Int) throws {
         let (outF, inF) = (200, 96)
         var g = SeededGenerator(seed: 12)

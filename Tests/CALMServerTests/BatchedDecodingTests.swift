@@ -56,4 +56,45 @@ struct BatchedDecodingTests {
         }
         #expect(worst < 1e-4, "largest logit difference \(worst)")
     }
+
+    /// Prompts fed together in one packed step, then more prompts joining while the first
+    /// sequences decode (prompts and single tokens in one step), as the scheduler admits
+    /// requests: every sequence's logits equal feeding it alone, step by step.
+    @Test func promptsPackedWithDecodingRowsEqualSingleSequenceFeeds() throws {
+        let catalog = try Shipped.catalog.get()
+        let rows = catalog.models + catalog.models.reversed()  // 8 sequences, two of each model
+        let prompts = rows.indices.map { Shipped.prompts[$0 % Shipped.prompts.count] }
+        let anchor = rows[0].anchor
+        var sequences: [AnchorSequence] = []
+        var solo: [([Int]) -> [Float]] = []
+        for model in rows {
+            if let composed = model.composed {
+                sequences.append(.composed(composed, composed.startDecoding(capacity: 16), gates: nil))
+                let reference = composed.startDecoding(capacity: 16)
+                solo.append { composed.feed($0, state: reference) }
+            } else {
+                sequences.append(.plain(model.anchor.startDecoding(capacity: 16)))
+                let reference = model.anchor.startDecoding(capacity: 16)
+                solo.append { model.anchor.feed($0, state: reference) }
+            }
+        }
+        // Step 0: sequences 0-4 feed their prompts; step 1: 5-7 join; then everyone decodes.
+        var pending: [Int: [Int]] = [:]
+        for i in rows.indices { pending[i] = rows[i].tokenizer.encodeWithBOS(prompts[i]) }
+        var worst: Float = 0
+        var live = Array(0..<5)
+        for step in 0..<5 {
+            if step == 1 { live += [5, 6, 7] }
+            let feeding = live.map { pending[$0]! }
+            let packed = BatchedDecoding.step(anchor: anchor, feeding: feeding, sequences: live.map { sequences[$0] })
+            #expect(feeding.contains { $0.count > 1 } == (step < 2))
+            for (n, i) in live.enumerated() {
+                let alone = solo[i](pending[i]!)
+                #expect(Sampler.argmax(packed[n]) == Sampler.argmax(alone), "sequence \(i), step \(step)")
+                worst = max(worst, zip(packed[n], alone).map { abs($0 - $1) }.max() ?? 0)
+                pending[i] = [Sampler.argmax(alone)]
+            }
+        }
+        #expect(worst < 1e-4, "largest logit difference \(worst)")
+    }
 }

@@ -5,9 +5,11 @@ public enum QuantizedKernels {
     /// Up to this many activation rows, each row is a matrix-vector product straight off the
     /// blocks (decoding); above it, panels of weight rows are dequantized and multiplied with
     /// sgemm (prefill, training), which reuses each dequantized value across all rows.
-    /// 16 from measurement: on SmolLM2-135M (Q4_1, 2 threads) prompts of 7 and 15 tokens ran
-    /// 1.5-2x faster through the kernels than through dequantized panels, 31 alike, 63 slower.
-    public static let matvecRowLimit = 16
+    /// On SmolLM2-135M (Q4_1, 2 threads) prompts of 7 and 15 tokens ran 1.5-2x faster through
+    /// the kernels than through dequantized panels, 31 alike, 63 slower; 32 so that a full decode
+    /// batch of `calm serve` (`--max-batch` 32) stays on the kernels, where 32 streams of
+    /// SmolLM2 Q4_1 had run slower through the panels than 8 streams through the kernels.
+    public static let matvecRowLimit = 32
     /// Weight rows dequantized at a time for sgemm: 128-4096 measured alike for a 512-token
     /// prefill of the 135M benchmark model (sgemm dominates), so a small reusable buffer.
     public static let panelRows = 256

@@ -36,7 +36,7 @@ void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols,
                        const float *bias, float *y, int threads);
 
 /* Y (n, rows) = X (n, cols) . W^T (+ bias) for a few activation rows (decoding a batch of
-   sequences, short prompts): each weight block is read and widened once for up to four rows.
+   sequences, short prompts): each weight block is read and widened once for up to eight rows.
    Row k of Y equals ck_matvec_threads of row k of X, bit for bit. */
 void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
                        const float *bias, float *y, int threads);
