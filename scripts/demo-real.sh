@@ -37,7 +37,8 @@ if [ "$retrain" = 1 ]; then
     mapfile -t compose < <(recipe compose)
     mkdir -p "$kdir/compositions"
     for e in atlas atlas-a atlas-b; do
-        $calm pretrain --data "$data/$e-corpus.txt" --tokenizer-from "$anchor" "${expert[@]}" --output "$data/$e-f32.h5"
+        $calm pretrain --data "$data/$e-corpus.txt" --tokenizer-from "$anchor" --head-from "$anchor" "${expert[@]}" \
+            --output "$data/$e-f32.h5"
         $calm quantize "$data/$e-f32.h5" "$data/$e.h5" --type q8_0 --embeddings
         $calm experts register "$data/$e.h5" --name "$e" --domain knowledge --registry "$registry" --replace \
             --description "1,000 invented countries (checkpoints/knowledge/$e.json)"
@@ -80,10 +81,11 @@ row "anchor alone" "$(ppl --model "$anchor")"
 if [ -f "$comp/atlas.h5" ]; then
     echo
     echo "Twenty general questions (greedy, 48 tokens at most): anchor | composition"
-    cat "$data/showcase-questions.txt"
-fi | while IFS= read -r q; do
-    [ -z "$q" ] && continue
-    a=$($calm generate --model "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')
-    b=$($calm generate --composition "$comp/atlas.h5" --registry "$registry" --anchor "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')
-    printf '\nQ: %s\n  anchor:      %s\n  composition: %s\n' "$q" "$a" "$b"
-done
+    while IFS= read -r q; do
+        [ -z "$q" ] && continue
+        a=$($calm generate --model "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')
+        b=$($calm generate --composition "$comp/atlas.h5" --registry "$registry" --anchor "$anchor" --chat --prompt "$q" \
+            --max-tokens 48 | tr '\n' ' ')
+        printf '\nQ: %s\n  anchor:      %s\n  composition: %s\n' "$q" "$a" "$b"
+    done < "$data/showcase-questions.txt"
+fi
