@@ -182,10 +182,10 @@ public struct CompositionJob {
         let padID = tokenizer.padID ?? 0
         var trainable = model.parameters
         if trainOnlyGates {
-            let gates = trainable.filter { Bridge.isGateParameter($0.name) }
-            for (_, tensor) in trainable where !gates.contains(where: { $0.tensor === tensor }) { tensor.requiresGrad = false }
-            trainable = gates
-            log("training the gates only: \(gates.reduce(0) { $0 + $1.tensor.count }) of \(model.parameters.reduce(0) { $0 + $1.tensor.count }) bridge parameters")
+            let total = trainable.reduce(0) { $0 + $1.tensor.count }
+            for (name, tensor) in trainable where !Bridge.isGateParameter(name) { tensor.requiresGrad = false }
+            trainable.removeAll { !Bridge.isGateParameter($0.name) }
+            log("training the gates only: \(trainable.reduce(0) { $0 + $1.tensor.count }) of \(total) bridge parameters")
         }
         let trainer = try Trainer(parameters: trainable, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
             model.loss(tokens, lossMask: mask)

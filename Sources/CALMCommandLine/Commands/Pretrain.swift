@@ -61,7 +61,7 @@ struct Pretrain: ParsableCommand {
 
     /// Attribute of `/training` holding the sequence length, so --resume can reuse it.
     static let sequenceLengthAttribute = "sequence_length"
-    /// Attribute of `/training` naming weights the run keeps frozen (--head-from), so --resume does too.
+    /// Attribute of `/training` naming the weight the run keeps frozen (--head-from), so --resume does too.
     static let frozenWeightsAttribute = "frozen_weights"
 
     func run() throws {
@@ -124,7 +124,7 @@ struct Pretrain: ParsableCommand {
         log.write(Data("model: \(model.config.architecture), \(model.parameterCount) parameters (\(trainable.reduce(0) { $0 + $1.tensor.count }) trainable); data: \(train.examples.count) sequences, \(train.tokenCount) tokens\n".utf8))
         trainer.reporter = ProgressReporter(totalSteps: options.steps, logEvery: options.logEvery)
         let (outputPath, slimFinal, sequenceLength, lora) = (output, noResumeState, start.sequenceLength, loraRank != nil)
-        let frozen = start.frozenHead ? [AnchoredHead.frozenWeight] : []
+        let frozenHead = start.frozenHead
         try trainer.run { trainer in
             let final = trainer.progress.step == trainer.options.steps
             if final && lora { model.mergeLowRankAdapters() }
@@ -132,8 +132,8 @@ struct Pretrain: ParsableCommand {
                 if !(final && slimFinal) {
                     try trainer.writeState(to: file)
                     try file.setAttribute(Self.sequenceLengthAttribute, sequenceLength, on: CheckpointFormat.trainingGroup)
-                    if !frozen.isEmpty {
-                        try file.setAttribute(Self.frozenWeightsAttribute, frozen.joined(separator: ","), on: CheckpointFormat.trainingGroup)
+                    if frozenHead {
+                        try file.setAttribute(Self.frozenWeightsAttribute, AnchoredHead.frozenWeight, on: CheckpointFormat.trainingGroup)
                     }
                 }
             }
