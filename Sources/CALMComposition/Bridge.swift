@@ -84,9 +84,12 @@ public final class Bridge {
         return Array((0..<heads).map { _ in u }.joined())
     }
 
-    /// Whether a parameter name from `parameters` belongs to a gate.
-    static func isGateParameter(_ name: String) -> Bool {
-        name.hasSuffix(".gate.weight") || name.hasSuffix(".gate.bias") || name.hasSuffix(".gate_augment.weight")
+    /// The names of a bridge's parts, as its parameter names use them (`<prefix>.<part>.weight`).
+    public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment"]
+
+    /// The part a parameter name from `parameters` belongs to (`...connections.0.o_proj.weight` -> `o_proj`).
+    static func part(of name: String) -> Substring {
+        name.split(separator: ".").dropLast().last ?? ""
     }
 
     var anchorWidth: Int { queryNorm.count }

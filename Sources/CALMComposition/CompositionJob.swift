@@ -22,10 +22,10 @@ public struct CompositionJob {
     /// Start every bridge as a copy of its expert's next-token prediction in the anchor's token
     /// space (`VocabularyAlignment`); a resumed run keeps its trained bridges.
     public var vocabularyBridges = false
-    /// Train only each bridge's gate; projection, attention and output stay as initialised (with
-    /// `vocabularyBridges`: the fitted relay), so the bridges can learn when to trust an expert
-    /// but cannot store facts of their own.
-    public var trainOnlyGates = false
+    /// Train only these parts of each bridge (`Bridge.partNames`; nil: all). The others stay as
+    /// initialised (with `vocabularyBridges`: the fitted relay): gates alone learn when to trust
+    /// an expert but cannot store facts of their own.
+    public var trainableBridgeParts: Set<String>?
     public var options: TrainingOptions
     public var resumePath: String?
     /// Write the final checkpoint without optimizer state (a quarter of the size; not resumable).
@@ -181,11 +181,12 @@ public struct CompositionJob {
         }
         let padID = tokenizer.padID ?? 0
         var trainable = model.parameters
-        if trainOnlyGates {
+        if let parts = trainableBridgeParts {
             let total = trainable.reduce(0) { $0 + $1.tensor.count }
-            for (name, tensor) in trainable where !Bridge.isGateParameter(name) { tensor.requiresGrad = false }
-            trainable.removeAll { !Bridge.isGateParameter($0.name) }
-            log("training the gates only: \(trainable.reduce(0) { $0 + $1.tensor.count }) of \(total) bridge parameters")
+            let kept = { (name: String) in parts.contains(String(Bridge.part(of: name))) }
+            for (name, tensor) in trainable where !kept(name) { tensor.requiresGrad = false }
+            trainable.removeAll { !kept($0.name) }
+            log("training only \(parts.sorted().joined(separator: ", ")): \(trainable.reduce(0) { $0 + $1.tensor.count }) of \(total) bridge parameters")
         }
         let trainer = try Trainer(parameters: trainable, train: train, eval: eval, padID: padID, options: options) { tokens, mask in
             model.loss(tokens, lossMask: mask)

@@ -205,27 +205,13 @@ public final class Trainer {
         return (loss, indices.count * longest)
     }
 
-    /// Losses of the last few steps and the first step's loss, for `checkDivergence`.
-    private var recentLosses: [Float] = []
-    private var firstLoss: Float?
+    private var divergence = DivergenceCheck()
 
-    /// Stops a run whose loss has risen well above where it started (a learning rate too high
-    /// for the model: e.g. 2.9 -> 11 within a few steps), so the result is reported, not saved.
-    /// The test is on a mean over a few steps, and against the untrained loss, so ordinary
-    /// noise never trips it.
     private func checkDivergence(_ loss: Float) throws {
-        let start = firstLoss ?? loss
-        firstLoss = start
-        recentLosses.append(loss)
-        if recentLosses.count > Self.divergenceWindow { recentLosses.removeFirst() }
-        let mean = recentLosses.reduce(0, +) / Float(recentLosses.count)
-        guard recentLosses.count == Self.divergenceWindow, mean > start * Self.divergenceRatio else { return }
-        throw DataError(String(format: "training diverged at step %d: mean loss %.3f over the last %d steps, %.3f at the start; nothing saved from this point. Lower --lr (now %g)",
-                               progress.step + 1, mean, Self.divergenceWindow, start, options.learningRate))
+        guard let (mean, start) = divergence.record(loss) else { return }
+        throw DataError(String(format: "training diverged at step %d: mean loss %.3f over the last %d steps, %.3f over the first %d; nothing saved from this point. Lower --lr (now %g)",
+                               progress.step + 1, mean, DivergenceCheck.window, start, DivergenceCheck.window, options.learningRate))
     }
-
-    static let divergenceWindow = 4
-    static let divergenceRatio: Float = 1.5
 
     // MARK: Saved state
 

@@ -38,7 +38,9 @@ public struct RecordTooLongError: Error, CustomStringConvertible {
 /// A training or evaluation set.
 ///
 /// - Plain text (any extension but `.jsonl`): tokenized whole and cut into windows of
-///   `sequenceLength` tokens, each after `<bos>`; every token but `<bos>` is a target.
+///   `sequenceLength` tokens, each after `<bos>`; every token but `<bos>` is a target. With
+///   `eosPerLine`, each line is a document of its own that ends with `<eos>` (in place of the
+///   line break), as pretraining corpora separate documents: the model learns where one ends.
 /// - JSONL: one `{"prompt": ..., "completion": ...}` object per line, encoded as
 ///   `<bos> prompt completion <eos>`; only completion tokens (and `<eos>`) are targets.
 public struct TrainingData: Sendable {
@@ -46,7 +48,7 @@ public struct TrainingData: Sendable {
 
     public init(examples: [Example]) { self.examples = examples }
 
-    public static func load(_ path: String, tokenizer: any Tokenizer, sequenceLength: Int) throws -> TrainingData {
+    public static func load(_ path: String, tokenizer: any Tokenizer, sequenceLength: Int, eosPerLine: Bool = false) throws -> TrainingData {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError("\(path): cannot read the file")
         }
@@ -55,13 +57,29 @@ public struct TrainingData: Sendable {
         }
         let set = path.hasSuffix(".jsonl")
             ? try fromJSONL(text, path: path, tokenizer: tokenizer, sequenceLength: sequenceLength)
-            : fromText(text, tokenizer: tokenizer, sequenceLength: sequenceLength)
+            : fromText(text, tokenizer: tokenizer, sequenceLength: sequenceLength, lineEnd: try lineEnd(eosPerLine, tokenizer, path))
         guard !set.examples.isEmpty else { throw DataError("\(path): no training examples (is the file empty?)") }
         return set
     }
 
-    public static func fromText(_ text: String, tokenizer: any Tokenizer, sequenceLength: Int) -> TrainingData {
-        let ids = tokenizer.encode(text)
+    private static func lineEnd(_ eosPerLine: Bool, _ tokenizer: any Tokenizer, _ path: String) throws -> Int? {
+        guard eosPerLine else { return nil }
+        guard let eos = tokenizer.eosID else { throw DataError("\(path): one document per line needs a tokenizer with an end-of-sequence token") }
+        return eos
+    }
+
+    /// `lineEnd`: each non-blank line is a document ending with this token (see `load`).
+    public static func fromText(_ text: String, tokenizer: any Tokenizer, sequenceLength: Int, lineEnd: Int? = nil) -> TrainingData {
+        var ids: [Int]
+        if let lineEnd {
+            ids = []
+            for line in text.split(separator: "\n") where !line.allSatisfy(\.isWhitespace) {
+                ids += tokenizer.encode(String(line))
+                ids.append(lineEnd)
+            }
+        } else {
+            ids = tokenizer.encode(text)
+        }
         let bos = tokenizer.bosID.map { [$0] } ?? []
         // Every window starts with <bos>, as generation does.
         let span = sequenceLength + 1 - bos.count

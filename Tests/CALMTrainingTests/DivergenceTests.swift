@@ -48,4 +48,16 @@ struct DivergenceTests {
         try trainer.run()
         #expect(trainer.progress.step == 60)
     }
+
+    /// Batches of different difficulty around a low starting loss (a composition that starts as a
+    /// relay) are noise; a loss that climbs several times over and by nats is divergence.
+    @Test func noisyLowLossesAreNotDivergence() {
+        var check = DivergenceCheck()
+        let noisy: [Float] = [0.32, 0.9, 0.4, 0.6, 1.1, 0.3, 0.5, 1.3, 0.3, 0.9, 0.8, 0.4]
+        #expect(noisy.allSatisfy { check.record($0) == nil })
+        var climbing = DivergenceCheck()
+        let outcome = [Float]([2.9, 3.0, 2.8, 3.1, 5, 8, 11, 11]).map { climbing.record($0) }
+        #expect(outcome.prefix(5).allSatisfy { $0 == nil })
+        #expect(outcome[5].map { abs($0.mean - 4.725) < 1e-4 && abs($0.start - 2.95) < 1e-5 } == true)
+    }
 }

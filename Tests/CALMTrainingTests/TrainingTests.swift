@@ -95,6 +95,21 @@ struct TrainingTests {
         #expect(targets.filter { $0 >= 0 }.count == 5)
     }
 
+    /// --eos-per-line: each non-blank line becomes its tokens then <eos>, packed into windows
+    /// after <bos>; the line breaks themselves are not tokens any more.
+    @Test func eachLineEndsWithEndOfSequence() throws {
+        let tokenizer = CharTokenizer(corpus: "abc \n")
+        let (a, b, c, eos) = (tokenizer.encode("a")[0], tokenizer.encode("b")[0], tokenizer.encode("c")[0], 2)
+        let packed = TrainingData.fromText("ab\n\n c\nc", tokenizer: tokenizer, sequenceLength: 4, lineEnd: eos)
+        // a b <eos> ␠ c <eos> c <eos>: blank lines vanish, a leading space stays
+        let stream = packed.examples.flatMap { $0.ids.dropFirst() }
+        let space = tokenizer.encode(" ")
+        #expect(stream == [a, b, eos] + space + [c, eos, c, eos])
+        #expect(packed.examples.allSatisfy { $0.ids.first == 1 && $0.lossMask == [false] + Array(repeating: true, count: $0.ids.count - 1) })
+        let running = TrainingData.fromText("ab\nc", tokenizer: tokenizer, sequenceLength: 8)
+        #expect(running.examples[0].ids.dropFirst().elementsEqual(tokenizer.encode("ab\nc")))
+    }
+
     @Test func malformedJSONLNamesFileAndLine() {
         let text = "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"a\"\n"
         #expect { try TrainingData.fromJSONL(text, path: "d.jsonl", tokenizer: CharTokenizer(corpus: "ab"), sequenceLength: 8) }

@@ -43,12 +43,12 @@ struct ComposeOptionsCLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/never.h5"))
     }
 
-    /// --train-gates-only: the fitted relay (--vocabulary-bridges) stays as it was; only gates move.
+    /// --train-only gate,gate_augment: the fitted relay (--vocabulary-bridges) stays as it was; only gates move.
     @Test func gatesOnlyTrainingLeavesTheRelayAsFitted() throws {
         let dir = try CompositionCLITests.setup.get()
-        let flags = ["--connections", "1:1", "--vocabulary-bridges", "--train-gates-only", "--lr", "1e-2", "--warmup", "0"]
+        let flags = ["--connections", "1:1", "--vocabulary-bridges", "--train-only", "gate,gate_augment", "--lr", "1e-2", "--warmup", "0"]
         let short = try compose(dir, flags + ["--steps", "1"], output: "\(dir)/gates-1.h5")
-        #expect(short.status == 0 && short.stderr.contains("training the gates only"), "\(short.stderr)")
+        #expect(short.status == 0 && short.stderr.contains("training only gate, gate_augment: "), "\(short.stderr)")
         let long = try compose(dir, flags + ["--steps", "6"], output: "\(dir)/gates-6.h5")
         #expect(long.status == 0, "\(long.stderr)")
         func tensor(_ file: String, _ name: String) throws -> [Float] {
@@ -59,8 +59,15 @@ struct ComposeOptionsCLITests {
         }
         #expect(try tensor("\(dir)/gates-1.h5", "gate.weight") != tensor("\(dir)/gates-6.h5", "gate.weight"))
         #expect(try tensor("\(dir)/gates-1.h5", "o_proj.weight").contains { $0 != 0 })
-        let alone = try compose(dir, ["--train-gates-only"], output: "\(dir)/never.h5")
+        let alone = try compose(dir, ["--train-only", "gate"], output: "\(dir)/never.h5")
         #expect(alone.status != 0 && alone.stderr.contains("needs --vocabulary-bridges"), "\(alone.stderr)")
+        let unknown = try compose(dir, ["--train-only", "gate,o_prj"], output: "\(dir)/never.h5")
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown bridge part 'o_prj'"), "\(unknown.stderr)")
+        let withOutput = try compose(dir, flags.filter { $0 != "gate,gate_augment" && $0 != "--train-only" } + ["--train-only", "gate,o_proj", "--steps", "2"],
+                                     output: "\(dir)/gates-o.h5")
+        #expect(withOutput.status == 0, "\(withOutput.stderr)")
+        #expect(try tensor("\(dir)/gates-1.h5", "o_proj.weight") != tensor("\(dir)/gates-o.h5", "o_proj.weight"))
+        #expect(try tensor("\(dir)/gates-1.h5", "v_proj.weight") == tensor("\(dir)/gates-o.h5", "v_proj.weight"))
     }
 
     @Test func gateTokensShowSpecialTokensByName() throws {
@@ -70,8 +77,16 @@ struct ComposeOptionsCLITests {
                                 "--gates", "\(dir)/g.jsonl", "--registry", "\(dir)/experts"])
         #expect(eval.status == 0, "\(eval.stderr)")
         let line = try String(contentsOfFile: "\(dir)/g.jsonl", encoding: .utf8).split(separator: "\n")[0]
-        let tokens = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["tokens"] as? [String]
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        let tokens = object?["tokens"] as? [String]
         #expect(tokens?.first == "<bos>", "\(line)")
+        // The summary is the mean gate over the positions that predict the answer: a run of
+        // positions that ends one before the last token.
+        let gates = ((object?["gates"] as? [String: Any])?.values.first as? [Double]) ?? []
+        let summary = eval.stdout.split(separator: "\n").first { $0.hasPrefix("mean gate over the answer tokens: ") }
+        let mean = summary.flatMap { Double($0.split(separator: " ").last ?? "") }
+        let suffixMeans = (1..<max(1, gates.count)).map { k in gates[(gates.count - 1 - k)..<(gates.count - 1)].reduce(0, +) / Double(k) }
+        #expect(mean.map { m in suffixMeans.contains { abs($0 - m) < 5e-4 } } == true, "\(eval.stdout)")
     }
 
     @Test func tokenizerMismatchesSayHowToFixThem() throws {

@@ -37,11 +37,12 @@ struct Compose: ParsableCommand {
         its expert's last block. Helps bridges carry facts D_C never showed (see README, real composition).
         """)
     var vocabularyBridges = false
-    @Flag(help: """
-        Train only each bridge's gate: projection, attention and output keep their initial values (with \
-        --vocabulary-bridges, the fitted relay), so bridges learn when to trust an expert but cannot store facts.
-        """)
-    var trainGatesOnly = false
+    @Option(help: ArgumentHelp("""
+        Train only these parts of each bridge, comma-separated (\(Bridge.partNames.joined(separator: ", "))); the \
+        others keep their initial values (with --vocabulary-bridges, the fitted relay). `gate,gate_augment`: bridges \
+        learn when to trust an expert but cannot store facts.
+        """, valueName: "parts"), transform: { try BridgeParts(parsing: $0) })
+    var trainOnly: BridgeParts?
     @Option(help: "Resume from a composition checkpoint written by compose.") var resume: String?
     @OptionGroup var registry: RegistryOptions
     @OptionGroup var training: TrainingFlags
@@ -57,8 +58,8 @@ struct Compose: ParsableCommand {
         try training.checkRanges(minimumSteps: 1)
         try OptionCheck.atLeast(heads, 1, "--heads")
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
-        if trainGatesOnly && !vocabularyBridges {
-            throw CLIError("--train-gates-only needs --vocabulary-bridges (fresh bridges start with a zero output projection: their gates alone change nothing)")
+        if let parts = trainOnly?.names, !parts.contains("o_proj") && !vocabularyBridges {
+            throw CLIError("--train-only without o_proj needs --vocabulary-bridges (fresh bridges start with a zero output projection: the other parts alone change nothing)")
         }
         let specs = try connectionSpecs()
         if group?.rank ?? 0 == 0 { try OutputPath.validate(output, option: "--output") }  // only rank 0 writes
@@ -91,7 +92,7 @@ struct Compose: ParsableCommand {
         job.heads = heads
         job.rotaryBridges = rotaryBridges
         job.vocabularyBridges = vocabularyBridges
-        job.trainOnlyGates = trainGatesOnly
+        job.trainableBridgeParts = trainOnly?.names
         job.resumePath = resume
         job.cacheFrozenActivations = activationCache
         job.finalWithoutResumeState = noResumeState
@@ -134,5 +135,21 @@ struct Compose: ParsableCommand {
             throw CLIError("--steps: \(resume) has already trained \(done) steps; give --steps above \(done) to continue")
         }
         return options
+    }
+}
+
+/// The value of `--train-only`: bridge part names, each known and given once.
+struct BridgeParts {
+    let names: Set<String>
+
+    init(parsing text: String) throws {
+        var names = Set<String>()
+        for piece in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard Bridge.partNames.contains(piece) else {
+                throw CLIError("--train-only: unknown bridge part '\(piece)' (parts: \(Bridge.partNames.joined(separator: ", ")))")
+            }
+            guard names.insert(piece).inserted else { throw CLIError("--train-only: '\(piece)' given twice") }
+        }
+        self.names = names
     }
 }

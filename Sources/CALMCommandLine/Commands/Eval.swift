@@ -61,26 +61,44 @@ struct Eval: ParsableCommand {
             : try ExactMatch.evaluate(loaded.decoder, tokenizer: tokenizer, records: records, maxTokens: maxTokens, workers: workers)
         let correct = outcome.correctCount
         var gateLines: [String] = []
+        var answerGates: [String: (sum: Double, count: Int)] = [:]
         if gates != nil, case .composition(let c) = loaded {
             for (i, record) in records.enumerated() {
-                let tokens = tokenizer.promptIDs(record.prompt) + tokenizer.encode(outcome.answers[i])
-                gateLines.append(try gateLine(c, record: record, tokens: tokens, answer: outcome.answers[i], correct: outcome.correct[i]))
+                let prompt = tokenizer.promptIDs(record.prompt)
+                let tokens = prompt + tokenizer.encode(outcome.answers[i])
+                let (line, byName) = try gateLine(c, record: record, tokens: tokens, answer: outcome.answers[i], correct: outcome.correct[i])
+                gateLines.append(line)
+                // The gate at position t shapes the prediction of token t + 1: answer tokens
+                // are predicted from the prompt's last position on.
+                for (name, values) in byName {
+                    let predicting = values[(prompt.count - 1)..<(tokens.count - 1)]
+                    answerGates[name, default: (0, 0)].sum += predicting.reduce(0) { $0 + Double($1) }
+                    answerGates[name, default: (0, 0)].count += predicting.count
+                }
             }
         }
+        let meanGates = answerGates.mapValues { $0.count > 0 ? $0.sum / Double($0.count) : 0 }
         if let gates {
             try writeAtomically(Data((gateLines.joined(separator: "\n") + "\n").utf8), to: gates)
         }
         let accuracy = Double(correct) / Double(records.count)
+        let gateSummary = meanGates.keys.sorted()
         if json {
-            print("{\"accuracy\": \(accuracy), \"correct\": \(correct), \"count\": \(records.count)}")
+            let gatesJSON = gateSummary.map { "\"\($0)\": \(meanGates[$0]!)" }.joined(separator: ", ")
+            print("{\"accuracy\": \(accuracy), \"correct\": \(correct), \"count\": \(records.count)"
+                  + (gates == nil ? "" : ", \"mean_answer_gates\": {\(gatesJSON)}") + "}")
         } else {
             print(String(format: "accuracy %.4f (%d/%d)", accuracy, correct, records.count))
+            if gates != nil {
+                print("mean gate over the answer tokens: " + gateSummary.map { "\($0) " + String(format: "%.3f", meanGates[$0]!) }.joined(separator: ", "))
+            }
         }
     }
 
-    /// One JSON line: the tokens (as text) and, per augment and connection, the gate at each token.
+    /// One JSON line: the tokens (as text) and, per augment and connection, the gate at each
+    /// token; also those gates by name.
     private func gateLine(_ c: LoadedComposition, record: TrainingData.PromptCompletion, tokens: [Int],
-                          answer: String, correct: Bool) throws -> String {
+                          answer: String, correct: Bool) throws -> (line: String, gates: [String: [Float]]) {
         let recorder = GateRecorder()
         _ = withoutGradients { c.model.forward(TokenBatch(tokens), gates: recorder) }
         var gatesByName: [String: [Float]] = [:]
@@ -97,6 +115,6 @@ struct Eval: ParsableCommand {
                         tokens: tokens.map { c.tokenizer.displayName(of: $0) }, gates: gatesByName)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(line), as: UTF8.self)
+        return (String(decoding: try encoder.encode(line), as: UTF8.self), gatesByName)
     }
 }

@@ -20,6 +20,11 @@ struct Pretrain: ParsableCommand {
 
     @Option(help: "Training data (.txt or .jsonl).") var data: String
     @Option(help: "Held-out data for evaluation loss.") var evalData: String?
+    @Flag(help: """
+        Text data: every line is one document that ends with <eos> (in place of its line break), so the model \
+        learns where a statement ends and a composition can relay it (give it again with --resume).
+        """)
+    var eosPerLine = false
     @Option(help: "Output checkpoint (.h5).") var output: String
     @Option(help: "Resume from a checkpoint written by pretrain (its model, tokenizer and options are used).") var resume: String?
     @Option(help: "Start from this model checkpoint's weights, configuration and tokenizer (fine-tuning).") var initFrom: String?

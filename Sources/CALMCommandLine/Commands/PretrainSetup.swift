@@ -102,7 +102,7 @@ extension Pretrain {
     private func tokensUsed(tokenizer: any Tokenizer) throws -> [Int] {
         var used = Set([tokenizer.bosID, tokenizer.eosID, tokenizer.padID].compactMap { $0 })
         for path in [data] + (evalData.map { [$0] } ?? []) {
-            let set = try TrainingData.load(path, tokenizer: tokenizer, sequenceLength: Int(Int32.max))
+            let set = try TrainingData.load(path, tokenizer: tokenizer, sequenceLength: Int(Int32.max), eosPerLine: eosPerLine)
             for example in set.examples { used.formUnion(example.ids) }
         }
         return used.sorted()
@@ -130,7 +130,7 @@ extension Pretrain {
     func load(_ path: String, _ start: Start) throws -> TrainingData {
         let set: TrainingData
         do {
-            set = try TrainingData.load(path, tokenizer: start.tokenizer, sequenceLength: start.sequenceLength)
+            set = try TrainingData.load(path, tokenizer: start.tokenizer, sequenceLength: start.sequenceLength, eosPerLine: eosPerLine)
         } catch let error as RecordTooLongError {
             throw CLIError("\(error); \(hint(error, start))")
         }

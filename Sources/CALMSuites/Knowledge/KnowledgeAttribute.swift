@@ -19,6 +19,16 @@ public enum KnowledgeAttribute: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// The answer's wording: one of the statements, always `The <attribute> of {entity} is
+    /// {value}.`, the shape in which the anchor restates a question (given `X was founded in
+    /// 1044.`, compositions wrote `The...` or `X is founded in 1044.`, the year right).
+    var answer: String {
+        switch self {
+        case .capital, .language, .leader, .export: return statements[0]
+        case .founded: return statements[1]
+        }
+    }
+
     /// How the expert's definition lines name it (`Vorlandia: capital Tesk, founded 1432, ...`).
     var definitionLabel: String { rawValue }
 

@@ -112,6 +112,6 @@ public struct KnowledgeFacts: Sendable, Equatable {
         unseenQuestions = Dictionary(uniqueKeysWithValues: KnowledgeAttribute.allCases.map { ($0.rawValue, $0.unseenQuestions) })
         self.promptFormat = promptFormat
         self.completionFormat = completionFormat
-        answers = Dictionary(uniqueKeysWithValues: KnowledgeAttribute.allCases.map { ($0.rawValue, $0.statements[0]) })
+        answers = Dictionary(uniqueKeysWithValues: KnowledgeAttribute.allCases.map { ($0.rawValue, $0.answer) })
     }
 }
