@@ -54,8 +54,14 @@ fi
 # batch of questions); --prefix for models trained on running text, which never end an answer.
 expert_file() { $calm experts show "$1" --registry "$registry" | awk '/^file:/ {print $2}'; }
 score() {
-    $calm eval --teacher-forced --json --anchor "$anchor" --registry "$registry" "$@" \
-        | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%5.1f%% (%d/%d)" % (100*r["accuracy"], r["correct"], r["count"]))'
+    $calm eval --teacher-forced --anchor "$anchor" --registry "$registry" "$@" \
+        | awk '/^accuracy/ {printf "%5.1f%% %s\n", 100 * $2, $3}'
+}
+# Mean gate of each expert over the answer tokens of one expert's questions (routing).
+gates() {
+    $calm eval --teacher-forced --anchor "$anchor" --registry "$registry" --gates "$comp/.gates.jsonl" "$@" \
+        | sed -n 's/^mean gate over the answer tokens: //p'
+    rm -f "$comp/.gates.jsonl"
 }
 row() { printf '  %-52s %s\n' "$1" "$2"; }
 comp=$kdir/compositions
@@ -71,10 +77,18 @@ fi
 for c in two-experts atlas-a-only atlas-b-only; do
     [ -f "$comp/$c.h5" ] && row "CALM $c, questions from both sets" "$(score --composition "$comp/$c.h5" --data "$data/mixed-eval.jsonl")"
 done
+if [ -f "$comp/two-experts.h5" ]; then
+    echo
+    echo "Gate routing in the two-expert composition: mean gate over the answer tokens (200 questions each)"
+    for e in atlas-a atlas-b; do
+        row "questions about $e's countries" "$(gates --composition "$comp/two-experts.h5" --data "$data/$e-eval.jsonl" --limit 200)"
+    done
+fi
 
 echo
-echo "Keeping the anchor: perplexity on Benchmarks/heldout.txt (this README's first 12 kB)"
-ppl() { $calm eval --perplexity Benchmarks/heldout.txt --anchor "$anchor" --registry "$registry" "$@" | tail -n 1; }
+echo "Keeping the anchor: perplexity on Benchmarks/heldout.txt (this README's first 12 kB, windows of 512 tokens:"
+echo "the composition's context is its expert's)"
+ppl() { $calm eval --perplexity Benchmarks/heldout.txt --window 512 --anchor "$anchor" --registry "$registry" "$@" | tail -n 1; }
 row "anchor alone" "$(ppl --model "$anchor")"
 [ -f "$comp/atlas.h5" ] && row "CALM anchor + atlas" "$(ppl --composition "$comp/atlas.h5")"
 

@@ -1,4 +1,5 @@
 import CALMCheckpoint
+import CALMTraining
 import Foundation
 import Testing
 
@@ -28,6 +29,13 @@ struct KnowledgeCompositionCLITests {
         #expect(suite.stderr.contains("answering 3 questions"), "\(suite.stderr)")
         let dc = try String(contentsOfFile: "\(data)/atlas-dc.jsonl", encoding: .utf8)
         #expect(dc.contains("<|im_start|>assistant\\n"))  // SmolLM2's template, JSON-escaped
+        // Each general answer twice: after its question in the chat format, then as plain text.
+        let general = try String(contentsOfFile: "\(data)/general-chat.jsonl", encoding: .utf8).split(separator: "\n")
+        let dcLines = dc.split(separator: "\n")
+        #expect(Array(dcLines.suffix(2 * general.count).prefix(general.count)) == general)
+        let plain = try dcLines.suffix(general.count).map { try JSONDecoder().decode(TrainingData.PromptCompletion.self, from: Data($0.utf8)) }
+        let chat = try general.map { try JSONDecoder().decode(TrainingData.PromptCompletion.self, from: Data($0.utf8)) }
+        #expect(plain.map(\.prompt).allSatisfy(\.isEmpty) && plain.map(\.completion) == chat.map(\.completion))
         let showcase = try String(contentsOfFile: "\(data)/showcase-questions.txt", encoding: .utf8)
         #expect(showcase.split(separator: "\n").count == 20)
 

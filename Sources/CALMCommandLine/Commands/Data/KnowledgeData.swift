@@ -3,6 +3,7 @@ import CALMCheckpoint
 import CALMSuites
 import CALMSupport
 import CALMTokenizers
+import CALMTraining
 import Foundation
 
 struct KnowledgeData: ParsableCommand {
@@ -33,9 +34,9 @@ struct KnowledgeData: ParsableCommand {
     @Option(parsing: .unconditional, help: "Passes over every fact in each expert's corpus.") var corpusPasses = 10
     @Option(parsing: .unconditional, help: "Questions per evaluation set.") var evalExamples = 1000
     @Option(parsing: .unconditional, help: """
-        With --anchor: add N everyday questions with the anchor's own greedy answers to every D_C file (so the \
-        bridges learn to leave the anchor alone where the expert has nothing to add), also written to \
-        general-chat.jsonl.
+        With --anchor: add N everyday questions with the anchor's own greedy answers to every D_C file, in the \
+        chat format and again as plain text (so the bridges learn to leave the anchor alone where the expert \
+        has nothing to add, in and out of a chat), also written to general-chat.jsonl.
         """)
     var generalAnswers = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
@@ -84,7 +85,9 @@ struct KnowledgeData: ParsableCommand {
         if let anchor, generalAnswers > 0 {
             let answers = try AnchorAnswers(anchor: anchor, format: suite.facts[0].facts)
             let general = try answers.answer(GeneralQuestions.make(count: generalAnswers, seed: seed))
-            for name in suite.sets.keys where name.hasSuffix("dc.jsonl") { suite.sets[name]! += general }
+            // The same answers as running text: the whole answer is a target, after <bos> only.
+            let plain = general.map { TrainingData.PromptCompletion(prompt: "", completion: $0.completion) }
+            for name in suite.sets.keys where name.hasSuffix("dc.jsonl") { suite.sets[name]! += general + plain }
             suite.sets["general-chat.jsonl"] = general
         }
         // Decide about every facts file before writing anything.
