@@ -76,7 +76,7 @@ public struct CompositionJob {
         let job = try setup.get()
         let (model, spec, trainer, train, tokenizer) = (job.model, job.spec, job.trainer, job.train, job.tokenizer)
         let longest = train.examples.map(\.ids.count).max() ?? 1
-        let cost = CostReport(model: model, contextLength: longest)
+        let cost = CostReport(model: model, contextLength: longest, trainedParts: trainableBridgeParts)
         log("composition: \(experts.joined(separator: " + ")) into \(anchorPath); \(train.examples.count) examples; "
             + (job.useCache ? String(format: "frozen activations cached (%.1f MiB)", Double(job.cacheBytes) / 1_048_576) : "frozen models recomputed each step"))
         // The cost report is the caller's to print (once); the chosen bridges are only known here.

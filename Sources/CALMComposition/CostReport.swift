@@ -8,6 +8,8 @@ public struct CostReport: Codable, Sendable, Equatable {
     public var anchorParameters: Int
     public var augmentParameters: [String: Int]
     public var trainableParameters: Int
+    /// Every bridge parameter, when only some train (`CompositionJob.trainableBridgeParts`).
+    public var bridgeParameters: Int?
     public var trainablePercentOfAnchor: Double
     /// Sequence length the per-token figures assume.
     public var contextLength: Int
@@ -20,14 +22,19 @@ public struct CostReport: Codable, Sendable, Equatable {
     public var decodeOverheadPercent: Double
     public var residentBytes: [String: Int]
 
-    public init(model: ComposedModel, contextLength: Int) {
+    /// `trainedParts`: the bridge parts that train (nil: all of them).
+    public init(model: ComposedModel, contextLength: Int, trainedParts: Set<String>? = nil) {
         let anchor = model.anchor.config
         let T = contextLength
         let trainSpan = max(1, T / 2)  // average keys seen per query under a causal mask
         let anchorParams = model.anchor.parameterCount
         anchorParameters = anchorParams
         augmentParameters = Dictionary(model.augments.map { ($0.name, $0.model.parameterCount) }, uniquingKeysWith: { a, _ in a })
-        trainableParameters = model.parameters.reduce(0) { $0 + $1.tensor.count }
+        let all = model.parameters.reduce(0) { $0 + $1.tensor.count }
+        trainableParameters = trainedParts.map { parts in
+            model.parameters.filter { parts.contains(String(Bridge.part(of: $0.name))) }.reduce(0) { $0 + $1.tensor.count }
+        } ?? all
+        bridgeParameters = trainedParts == nil ? nil : all
         trainablePercentOfAnchor = 100 * Double(trainableParameters) / Double(anchorParams)
         self.contextLength = T
 
@@ -61,7 +68,7 @@ public struct CostReport: Codable, Sendable, Equatable {
         let floatBytes = MemoryLayout<Float>.size
         var resident: [String: Int] = [
             "anchor weights": model.anchor.weightBytes,
-            "composition weights": trainableParameters * floatBytes,
+            "composition weights": (bridgeParameters ?? trainableParameters) * floatBytes,
             "anchor KV cache": 2 * anchor.numLayers * T * anchor.numKVHeads * anchor.headDim * floatBytes,
             "cross-attention caches": 2 * model.augments.reduce(0) { $0 + $1.bridges.count } * T * anchor.hiddenSize * floatBytes,
         ]
@@ -80,7 +87,10 @@ public struct CostReport: Codable, Sendable, Equatable {
         func mib(_ b: Int) -> String { String(format: "%.2f MiB", Double(b) / 1_048_576) }
         var lines = [
             "cost report (per token, context \(contextLength)):",
-            String(format: "  trainable parameters      %d (%.2f%% of the anchor's %d)", trainableParameters, trainablePercentOfAnchor, anchorParameters),
+            String(format: bridgeParameters == nil ? "  trainable parameters      %d (%.2f%% of the anchor's %d)"
+                                                   : "  trainable parameters      %d (%.4f%% of the anchor's %d)",
+                   trainableParameters, trainablePercentOfAnchor, anchorParameters)
+                + (bridgeParameters.map { "; the bridges hold \($0), the others fixed" } ?? ""),
             "  training FLOPs / token    \(flops(trainingFLOPsPerToken)) recomputing frozen models, \(flops(trainingFLOPsPerTokenCached)) with cached frozen activations",
             String(format: "  full fine-tune of anchor  %@ (CALM: %.2fx, cached %.2fx)", flops(fineTuneFLOPsPerToken),
                    trainingFLOPsPerToken / fineTuneFLOPsPerToken, trainingFLOPsPerTokenCached / fineTuneFLOPsPerToken),

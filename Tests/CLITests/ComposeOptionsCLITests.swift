@@ -49,6 +49,11 @@ struct ComposeOptionsCLITests {
         let flags = ["--connections", "1:1", "--vocabulary-bridges", "--train-only", "gate,gate_augment", "--lr", "1e-2", "--warmup", "0"]
         let short = try compose(dir, flags + ["--steps", "1"], output: "\(dir)/gates-1.h5")
         #expect(short.status == 0 && short.stderr.contains("training only gate, gate_augment: "), "\(short.stderr)")
+        // The cost report counts what trains (two gate vectors and a bias) and what the bridges hold.
+        let trained = short.stderr.split(separator: "\n").first { $0.hasPrefix("training only") }?.split(separator: " ")
+        let count = trained.flatMap { words in words.firstIndex(of: "of").map { words[$0 - 1] } }
+        #expect(count.map { short.stdout.contains("trainable parameters      \($0) (") } == true, "\(short.stdout)")
+        #expect(short.stdout.contains("; the bridges hold "), "\(short.stdout)")
         let long = try compose(dir, flags + ["--steps", "6"], output: "\(dir)/gates-6.h5")
         #expect(long.status == 0, "\(long.stderr)")
         func tensor(_ file: String, _ name: String) throws -> [Float] {
