@@ -87,9 +87,10 @@ public final class Bridge {
     /// The names of a bridge's parts, as its parameter names use them (`<prefix>.<part>.weight`).
     public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment"]
 
-    /// The part a parameter name from `parameters` belongs to (`...connections.0.o_proj.weight` -> `o_proj`).
-    static func part(of name: String) -> Substring {
-        name.split(separator: ".").dropLast().last ?? ""
+    /// Whether a parameter name from `parameters` names one of these parts
+    /// (`...connections.0.o_proj.weight` is part `o_proj`).
+    static func names(_ name: String, oneOf parts: Set<String>) -> Bool {
+        parts.contains(String(name.split(separator: ".").dropLast().last ?? ""))
     }
 
     var anchorWidth: Int { queryNorm.count }

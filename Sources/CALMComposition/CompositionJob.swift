@@ -183,7 +183,7 @@ public struct CompositionJob {
         var trainable = model.parameters
         if let parts = trainableBridgeParts {
             let total = trainable.reduce(0) { $0 + $1.tensor.count }
-            let kept = { (name: String) in parts.contains(String(Bridge.part(of: name))) }
+            let kept = { (name: String) in Bridge.names(name, oneOf: parts) }
             for (name, tensor) in trainable where !kept(name) { tensor.requiresGrad = false }
             trainable.removeAll { !kept($0.name) }
             log("training only \(parts.sorted().joined(separator: ", ")): \(trainable.reduce(0) { $0 + $1.tensor.count }) of \(total) bridge parameters")

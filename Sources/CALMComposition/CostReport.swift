@@ -32,7 +32,7 @@ public struct CostReport: Codable, Sendable, Equatable {
         augmentParameters = Dictionary(model.augments.map { ($0.name, $0.model.parameterCount) }, uniquingKeysWith: { a, _ in a })
         let all = model.parameters.reduce(0) { $0 + $1.tensor.count }
         trainableParameters = trainedParts.map { parts in
-            model.parameters.filter { parts.contains(String(Bridge.part(of: $0.name))) }.reduce(0) { $0 + $1.tensor.count }
+            model.parameters.filter { Bridge.names($0.name, oneOf: parts) }.reduce(0) { $0 + $1.tensor.count }
         } ?? all
         bridgeParameters = trainedParts == nil ? nil : all
         trainablePercentOfAnchor = 100 * Double(trainableParameters) / Double(anchorParams)

@@ -16,6 +16,14 @@ struct PretrainCLITests {
     /// Non-default model and training options, so a resume that ignored the checkpoint would differ.
     static let model = ["--seq-len", "12", "--layers", "1", "--hidden", "16", "--heads", "2", "--lr", "1e-2", "--batch-size", "4"]
 
+    /// A text file whose characters are a tokenizer over letters and digits (the data uses
+    /// digits, spaces and "+" only); its path.
+    static func lettersAndDigits(in dir: String) throws -> String {
+        let path = "\(dir)/letters.txt"
+        try "abcdefghijklmnopqrstuvwxyz 0123456789+".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     func savedOptions(_ path: String) throws -> [String: Any] {
         let json = try HDF5File.open(path).stringAttribute("progress", of: "training") ?? ""
         let progress = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
@@ -104,11 +112,10 @@ struct PretrainCLITests {
 struct DataVocabularyCLITests {
     @Test func storesTheDataTokensAndEveryCommandReadsIt() throws {
         let dir = try PretrainCLITests.data.get()
-        // A tokenizer over letters and digits; the data uses digits, spaces and "+" only.
-        try "abcdefghijklmnopqrstuvwxyz 0123456789+".write(toFile: "\(dir)/alphabet.txt", atomically: true, encoding: .utf8)
+        let letters = try PretrainCLITests.lettersAndDigits(in: dir)
         let model = "\(dir)/subset.h5"
         let run = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", model, "--steps", "30", "--warmup", "2",
-                               "--tokenizer-from", "\(dir)/alphabet.txt", "--data-vocabulary"] + PretrainCLITests.model)
+                               "--tokenizer-from", letters, "--data-vocabulary"] + PretrainCLITests.model)
         #expect(run.status == 0, "\(run.stderr)")
         let config = try ModelCheckpoint.load(model).model.config
         let stored = try #require(config.storedTokens)
@@ -140,10 +147,10 @@ struct DataVocabularyCLITests {
 struct AnchoredHeadCLITests {
     @Test func headStaysTheAnchorsProjectionThroughTrainingAndResume() throws {
         let dir = try PretrainCLITests.data.get()
-        try "abcdefghijklmnopqrstuvwxyz 0123456789+".write(toFile: "\(dir)/letters.txt", atomically: true, encoding: .utf8)
+        let letters = try PretrainCLITests.lettersAndDigits(in: dir)
         let anchor = "\(dir)/head-anchor.h5"
         let made = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", anchor, "--steps", "0",
-                                "--tokenizer-from", "\(dir)/letters.txt"] + PretrainCLITests.model)
+                                "--tokenizer-from", letters] + PretrainCLITests.model)
         #expect(made.status == 0, "\(made.stderr)")
         let expertFlags = ["--seq-len", "12", "--layers", "1", "--hidden", "8", "--heads", "2", "--batch-size", "4", "--warmup", "2"]
         let first = try CLI.run(["pretrain", "--data", "\(dir)/train.jsonl", "--output", "\(dir)/e1.h5", "--steps", "15",
