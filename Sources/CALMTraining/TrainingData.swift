@@ -39,8 +39,9 @@ public struct RecordTooLongError: Error, CustomStringConvertible {
 ///
 /// - Plain text (any extension but `.jsonl`): tokenized whole and cut into windows of
 ///   `sequenceLength` tokens, each after `<bos>`; every token but `<bos>` is a target. With
-///   `eosPerLine`, each line is a document of its own that ends with `<eos>` (in place of the
-///   line break), as pretraining corpora separate documents: the model learns where one ends.
+///   `eosPerLine`, each line is a document of its own that ends with `<eos>` before its line
+///   break (`statement<eos>\n`), as a chat turn ends: the model learns where a statement ends,
+///   and reads a line break as the start of the next one.
 /// - JSONL: one `{"prompt": ..., "completion": ...}` object per line, encoded as
 ///   `<bos> prompt completion <eos>`; only completion tokens (and `<eos>`) are targets.
 public struct TrainingData: Sendable {
@@ -68,14 +69,17 @@ public struct TrainingData: Sendable {
         return eos
     }
 
-    /// `lineEnd`: each non-blank line is a document ending with this token (see `load`).
+    /// `lineEnd`: each non-blank line is a document ending with this token, then the line break
+    /// (see `load`).
     public static func fromText(_ text: String, tokenizer: any Tokenizer, sequenceLength: Int, lineEnd: Int? = nil) -> TrainingData {
         var ids: [Int]
         if let lineEnd {
             ids = []
+            let lineBreak = tokenizer.encode("\n")
             for line in text.split(separator: "\n") where !line.allSatisfy(\.isWhitespace) {
                 ids += tokenizer.encode(String(line))
                 ids.append(lineEnd)
+                ids += lineBreak
             }
         } else {
             ids = tokenizer.encode(text)

@@ -54,6 +54,18 @@ struct KnowledgeSuiteTests {
         for (name, values) in a.entities { for value in values.values { #expect(corpus.contains("\(name): ") && corpus.contains(value)) } }
     }
 
+    /// The general questions mix everyday topics with the suite's question shapes about real
+    /// countries, all distinct, none about the showcase's countries.
+    @Test func generalQuestionsIncludeRealCountriesButNotTheShowcases() {
+        let all = GeneralQuestions.make(count: GeneralQuestions.available, seed: 0)
+        #expect(all.count == GeneralQuestions.available && Set(all).count == all.count)
+        #expect(all.contains("What is the capital of Germany?") && all.contains("Why is the ocean important?"))
+        #expect(!all.contains { $0.contains("France") || $0.contains("Spain") })
+        let some = GeneralQuestions.make(count: 400, seed: 0)
+        #expect(some.contains { $0.contains("Japan") } && some.contains { $0.contains("bicycle") })
+        #expect(some == GeneralQuestions.make(count: 400, seed: 0) && some != GeneralQuestions.make(count: 400, seed: 1))
+    }
+
     /// A completion is a full sentence naming the country and ending in one of its values.
     static func answers(_ completion: String, about name: String, in facts: KnowledgeFacts) -> Bool {
         let sentence = completion.trimmingCharacters(in: .whitespaces)

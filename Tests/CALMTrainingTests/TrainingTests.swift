@@ -95,16 +95,16 @@ struct TrainingTests {
         #expect(targets.filter { $0 >= 0 }.count == 5)
     }
 
-    /// --eos-per-line: each non-blank line becomes its tokens then <eos>, packed into windows
-    /// after <bos>; the line breaks themselves are not tokens any more.
+    /// --eos-per-line: each non-blank line becomes its tokens, <eos> and the line break, packed
+    /// into windows after <bos>; blank lines vanish.
     @Test func eachLineEndsWithEndOfSequence() throws {
         let tokenizer = CharTokenizer(corpus: "abc \n")
         let (a, b, c, eos) = (tokenizer.encode("a")[0], tokenizer.encode("b")[0], tokenizer.encode("c")[0], 2)
         let packed = TrainingData.fromText("ab\n\n c\nc", tokenizer: tokenizer, sequenceLength: 4, lineEnd: eos)
-        // a b <eos> ␠ c <eos> c <eos>: blank lines vanish, a leading space stays
+        // a b <eos> ⏎ ␠ c <eos> ⏎ c <eos> ⏎: blank lines vanish, a leading space stays
         let stream = packed.examples.flatMap { $0.ids.dropFirst() }
-        let space = tokenizer.encode(" ")
-        #expect(stream == [a, b, eos] + space + [c, eos, c, eos])
+        let (space, lineBreak) = (tokenizer.encode(" "), tokenizer.encode("\n"))
+        #expect(stream == [a, b, eos] + lineBreak + space + [c, eos] + lineBreak + [c, eos] + lineBreak)
         #expect(packed.examples.allSatisfy { $0.ids.first == 1 && $0.lossMask == [false] + Array(repeating: true, count: $0.ids.count - 1) })
         let running = TrainingData.fromText("ab\nc", tokenizer: tokenizer, sequenceLength: 8)
         #expect(running.examples[0].ids.dropFirst().elementsEqual(tokenizer.encode("ab\nc")))

@@ -21,8 +21,8 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Training data (.txt or .jsonl).") var data: String
     @Option(help: "Held-out data for evaluation loss.") var evalData: String?
     @Flag(help: """
-        Text data: every line is one document that ends with <eos> (in place of its line break), so the model \
-        learns where a statement ends and a composition can relay it (give it again with --resume).
+        Text data: every line is one document that ends with <eos> before its line break, as a chat turn ends, \
+        so the model learns where a statement ends and a composition can relay it (give it again with --resume).
         """)
     var eosPerLine = false
     @Option(help: "Output checkpoint (.h5).") var output: String

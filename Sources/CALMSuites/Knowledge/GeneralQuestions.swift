@@ -1,6 +1,8 @@
 /// Everyday questions for the knowledge suite's general chat: D_C pairs each with the anchor's
 /// own answer, so the bridges learn to leave the anchor alone where the expert has nothing to
-/// add; a separate showcase set (other topics) compares anchor and composition side by side.
+/// add, including questions shaped like the suite's about real countries (the expert knows none
+/// of them; the anchor's answer stands). A separate showcase set (other topics and countries)
+/// compares anchor and composition side by side.
 public enum GeneralQuestions {
     static let topics = [
         "the ocean", "photosynthesis", "a bicycle", "the moon", "volcanoes", "honey bees", "the heart", "rainbows",
@@ -17,16 +19,29 @@ public enum GeneralQuestions {
         "Why is {topic} important?", "Write a short sentence about {topic}.", "How would you describe {topic} to a child?",
     ]
 
-    /// `count` distinct questions (at most topics x templates), in a seeded order.
+    /// Real countries, asked about in the suite's own question shapes (not France or Spain,
+    /// which the showcase asks about).
+    static let realCountries = [
+        "Germany", "Italy", "Japan", "Egypt", "Brazil", "Canada", "India", "Mexico", "Kenya", "Norway",
+        "Peru", "Chile", "Greece", "Turkey", "Vietnam", "Poland", "Sweden", "Argentina", "Australia", "Nigeria",
+    ]
+
+    /// `count` distinct questions (at most `available`), in a seeded order.
     public static func make(count: Int, seed: UInt64) -> [String] {
-        var all = topics.flatMap { topic in templates.map { $0.replacingOccurrences(of: "{topic}", with: topic) } }
+        let everyday = topics.flatMap { topic in templates.map { $0.replacingOccurrences(of: "{topic}", with: topic) } }
+        let countries = realCountries.flatMap { country in
+            KnowledgeAttribute.allCases.flatMap(\.questions).map { $0.replacingOccurrences(of: "{entity}", with: country) }
+        }
+        var all = everyday + countries
         var words = InventedWords(seed: seed)
         words.shuffle(&all)
         return Array(all.prefix(count))
     }
 
     /// The most questions `make` can return.
-    public static var available: Int { topics.count * templates.count }
+    public static var available: Int {
+        topics.count * templates.count + realCountries.count * KnowledgeAttribute.allCases.flatMap(\.questions).count
+    }
 
     /// Twenty questions on topics D_C never uses.
     public static let showcase = [
