@@ -7,7 +7,7 @@
 #   scripts/demo-real.sh             evaluate what checkpoints/knowledge ships
 #   scripts/demo-real.sh --retrain   first rebuild the experts and compositions from the data
 #
-# Single-threaded BLAS for the training runs keeps them reproducible given the seeds.
+# Training is deterministic given the seeds and the number of BLAS threads (all cores by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 retrain=0
