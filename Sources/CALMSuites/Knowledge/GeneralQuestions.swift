@@ -26,22 +26,25 @@ public enum GeneralQuestions {
         "Peru", "Chile", "Greece", "Turkey", "Vietnam", "Poland", "Sweden", "Argentina", "Australia", "Nigeria",
     ]
 
+    /// Every general question, before shuffling: each topic in each template, then each real
+    /// country in each of the suite's question shapes.
+    static let pool: [String] = {
+        let everyday = topics.flatMap { topic in templates.map { $0.replacingOccurrences(of: "{topic}", with: topic) } }
+        let shapes = KnowledgeAttribute.allCases.flatMap(\.questions)
+        let countries = realCountries.flatMap { country in shapes.map { $0.replacingOccurrences(of: "{entity}", with: country) } }
+        return everyday + countries
+    }()
+
     /// `count` distinct questions (at most `available`), in a seeded order.
     public static func make(count: Int, seed: UInt64) -> [String] {
-        let everyday = topics.flatMap { topic in templates.map { $0.replacingOccurrences(of: "{topic}", with: topic) } }
-        let countries = realCountries.flatMap { country in
-            KnowledgeAttribute.allCases.flatMap(\.questions).map { $0.replacingOccurrences(of: "{entity}", with: country) }
-        }
-        var all = everyday + countries
+        var all = pool
         var words = InventedWords(seed: seed)
         words.shuffle(&all)
         return Array(all.prefix(count))
     }
 
     /// The most questions `make` can return.
-    public static var available: Int {
-        topics.count * templates.count + realCountries.count * KnowledgeAttribute.allCases.flatMap(\.questions).count
-    }
+    public static var available: Int { pool.count }
 
     /// Twenty questions on topics D_C never uses.
     public static let showcase = [
