@@ -63,8 +63,8 @@ public enum BatchedDecoding {
                 let layers = slot.layers
                 guard let decoder = state.augmentDecoders[i] as? TransformerAugmentDecoder else {
                     // Another kind of augment decodes its sequence alone.
-                    let states = state.augmentDecoders[i].hiddenStates(TokenBatch(tokens[row]), layers: layers)
-                    storeBridgeKeys(slot: slot, caches: state.bridgeCaches[i], states: states)
+                    slot.store(state.augmentDecoders[i].hiddenStates(TokenBatch(tokens[row]), layers: layers),
+                               into: state.bridgeCaches[i])
                     continue
                 }
                 let key = GroupKey(model: ObjectIdentifier(decoder.model), layers: layers.sorted())
@@ -81,17 +81,8 @@ public enum BatchedDecoding {
             for (member, span) in zip(members, PackedRows(memberTokens).spans) {
                 guard case .composed(let model, let state, _) = sequences[member.row] else { continue }
                 let states = hidden.mapValues { $0.packedRows(span) }  // (1, L, C)
-                storeBridgeKeys(slot: model.augments[member.augment], caches: state.bridgeCaches[member.augment], states: states)
+                model.augments[member.augment].store(states, into: state.bridgeCaches[member.augment])
             }
-        }
-    }
-
-    /// Cross-attention keys and values of one sequence's new augment states, into its bridge caches.
-    static func storeBridgeKeys(slot: AugmentSlot, caches: [BridgeCache], states: [Int: Tensor]) {
-        for (j, bridge) in slot.bridges.enumerated() {
-            guard let augmentStates = states[bridge.connection.augmentLayer] else { continue }
-            let (k, v) = bridge.keysValues(augmentStates, startPosition: caches[j].length)
-            caches[j].store(keys: k, values: v)
         }
     }
 

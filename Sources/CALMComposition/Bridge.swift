@@ -10,9 +10,12 @@ import Foundation
 /// q  = RoPE(W_q · rms(H_B)),  k = RoPE(W_k · rms(a)),  v = W_v · rms(a)
 /// z  = attention(q, k, v), causal             (B, T, D_B)   position t sees s ≤ t only
 /// y  = W_o · z
-/// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) + b_g)   (B, T, 1)   per token, per augment and connection
+/// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) [+ c_g · E_A] + b_g)   (B, T, 1)   per token, per augment and connection
 /// H_B ← H_B + g ⊙ y
 /// ```
+/// With confidence gates, E_A `(B, T, 1)` is the entropy of the augment's own next-token
+/// prediction at each position: an expert that does not know an answer spreads its
+/// prediction, and the gate can close on that however alike the expert's states look.
 /// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
 /// The RMS norms (learned scale, initialised to 1) keep attention logits in range whatever
 /// the two models' residual-stream magnitudes are. Rotary position embeddings on q and k (the
@@ -28,6 +31,7 @@ public final class Bridge {
     public let query: Linear, key: Linear, value: Linear, output: Linear  // (D_B, D_B)
     public let gate: Linear  // (1, D_B), on the anchor state
     public let gateFromAugment: Linear  // (1, D_B), on the attended augment states; starts at zero
+    public let gateFromConfidence: Linear?  // (1, 1), on the augment's prediction entropy; starts at zero
     /// A fixed unit scale for the parameter-free RMS norm of z.
     private let unitScale: Tensor
     /// Rotary embedding of bridge queries and keys (nil: content-only attention).
@@ -37,7 +41,7 @@ public final class Bridge {
     /// A bridge whose weights, named under `prefix` (e.g. "augments.0.connections.1"), come
     /// from `weights`: fresh ones for a new composition, stored ones when loading.
     init(_ prefix: String, connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, rotary: Bool,
-         weights w: inout some WeightSource) throws {
+         confidence: Bool, weights w: inout some WeightSource) throws {
         self.connection = connection
         self.heads = heads
         self.rotary = rotary ? RotaryEmbedding(headDim: anchorWidth / heads, theta: 10_000) : nil
@@ -60,6 +64,8 @@ public final class Bridge {
         gate = Linear(weight: try w.weight("\(prefix).gate.weight", shape: [1, anchorWidth], initial: .zeros),
                       bias: try w.weight("\(prefix).gate.bias", shape: [1], initial: .zeros))
         gateFromAugment = Linear(weight: try w.weight("\(prefix).gate_augment.weight", shape: [1, anchorWidth], initial: .zeros))
+        gateFromConfidence = confidence
+            ? Linear(weight: try w.weight("\(prefix).gate_confidence.weight", shape: [1, 1], initial: .zeros)) : nil
         unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
 
@@ -85,7 +91,7 @@ public final class Bridge {
     }
 
     /// The names of a bridge's parts, as its parameter names use them (`<prefix>.<part>.weight`).
-    public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment"]
+    public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment", "gate_confidence"]
 
     /// Whether a parameter name from `parameters` names one of these parts
     /// (`...connections.0.o_proj.weight` is part `o_proj`).
@@ -101,6 +107,7 @@ public final class Bridge {
             + query.parameters("\(prefix).q_proj") + key.parameters("\(prefix).k_proj")
             + value.parameters("\(prefix).v_proj") + output.parameters("\(prefix).o_proj")
             + gate.parameters("\(prefix).gate") + gateFromAugment.parameters("\(prefix).gate_augment")
+            + (gateFromConfidence?.parameters("\(prefix).gate_confidence") ?? [])
     }
 
     /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)` at positions from `start`.
@@ -121,18 +128,24 @@ public final class Bridge {
         return (q, h)
     }
 
-    /// `g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z `(B, T, D_B)`.
-    private func gated(_ h: Tensor, _ z: Tensor) -> (delta: Tensor, gate: Tensor) {
-        let g = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps))).sigmoid()
+    /// `g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z `(B, T, D_B)`,
+    /// and with confidence gates the augment's prediction entropy `(B, T, 1)`.
+    private func gated(_ h: Tensor, _ z: Tensor, entropy: Tensor?) -> (delta: Tensor, gate: Tensor) {
+        var logit = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps)))
+        if let gateFromConfidence {
+            guard let entropy else { preconditionFailure("a confidence-gated bridge needs the augment's prediction entropy") }
+            logit = logit.adding(gateFromConfidence(entropy))
+        }
+        let g = logit.sigmoid()
         return (output(z).multiplying(g), g)
     }
 
     /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
-    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor) -> (delta: Tensor, gate: Tensor) {
+    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor, entropy: Tensor?) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
-        return gated(h, attended.reshaped([b, t, anchorWidth]))
+        return gated(h, attended.reshaped([b, t, anchorWidth]), entropy: entropy)
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
@@ -140,6 +153,6 @@ public final class Bridge {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q)
-        return gated(h, attended.reshaped([b, t, anchorWidth]))
+        return gated(h, attended.reshaped([b, t, anchorWidth]), entropy: cache.newEntropy)
     }
 }

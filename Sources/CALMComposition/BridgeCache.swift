@@ -14,8 +14,15 @@ final class BridgeCache {
     /// Augment positions held (the position of the next one).
     var length: Int { storage.length }
 
-    /// Appends keys and values `(1, T, H, hd)` of the newest augment positions.
-    func store(keys: Tensor, values: Tensor) { storage.store(layer: 0, keys: keys, values: values) }
+    /// The augment's prediction entropy `(1, T, 1)` at the newest positions (confidence gates).
+    private(set) var newEntropy: Tensor?
+
+    /// Appends keys and values `(1, T, H, hd)` of the newest augment positions, and with
+    /// confidence gates the augment's prediction entropy there.
+    func store(keys: Tensor, values: Tensor, entropy: Tensor?) {
+        storage.store(layer: 0, keys: keys, values: values)
+        newEntropy = entropy
+    }
 
     /// Marks the stored positions as held, once the anchor has attended to them.
     func advance(by count: Int) { storage.advance(by: count) }

@@ -6,8 +6,28 @@ public struct AugmentSlot {
     public let name: String
     public let model: any AugmentModel
     public let bridges: [Bridge]
-    /// The augment blocks whose outputs the bridges read.
-    var layers: Set<Int> { Set(bridges.map(\.connection.augmentLayer)) }
+    /// With confidence gates: the augment as a language model, whose prediction entropy the gates read.
+    let predictor: (any CausalLanguageModel)?
+    /// The augment blocks whose outputs the bridges read (and the last block for confidence gates).
+    var layers: Set<Int> {
+        Set(bridges.map(\.connection.augmentLayer)).union(predictor == nil ? [] : [model.layerCount - 1])
+    }
+
+    /// The augment's prediction entropy `(B, T, 1)` from its block outputs; nil without confidence gates.
+    func entropy(_ states: [Int: Tensor]) -> Tensor? {
+        guard let predictor, let last = states[model.layerCount - 1] else { return nil }
+        return withoutGradients { predictor.predictionEntropy(fromHidden: last) }
+    }
+
+    /// Cross-attention keys and values (and entropies) of new augment states into the bridge caches.
+    func store(_ states: [Int: Tensor], into caches: [BridgeCache]) {
+        let entropy = self.entropy(states)
+        for (bridge, cache) in zip(bridges, caches) {
+            guard let augmentStates = states[bridge.connection.augmentLayer] else { continue }
+            let (k, v) = bridge.keysValues(augmentStates, startPosition: cache.length)
+            cache.store(keys: k, values: v, entropy: entropy)
+        }
+    }
 }
 
 /// Gate values recorded during a forward pass, keyed by (augment index, connection index),
@@ -27,15 +47,20 @@ public final class ComposedModel {
     public let heads: Int
     /// Whether bridge queries and keys carry rotary position embeddings.
     public let rotaryBridges: Bool
+    /// Whether every gate also reads its augment's prediction entropy.
+    public let confidenceGates: Bool
     /// anchor layer -> the bridges that add into its output, as (augment, bridge) indices.
     let bridgesByAnchorLayer: [Int: [(augment: Int, bridge: Int)]]
 
     /// - augments: name, frozen model and connections for each augment.
     /// - heads: cross-attention heads (default: the anchor's).
+    /// - confidenceGates: gates read each augment's prediction entropy (every augment must be a
+    ///   `CausalLanguageModel`).
     /// - weights: the bridges' weights, fresh (`RandomWeights`) or stored (`CheckpointWeights`).
     /// Anchor and augments are frozen here, once.
     public init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
-                heads: Int? = nil, rotaryBridges: Bool = true, weights: inout some WeightSource) throws {
+                heads: Int? = nil, rotaryBridges: Bool = true, confidenceGates: Bool = false,
+                weights: inout some WeightSource) throws {
         guard !specs.isEmpty else { throw ConnectionError("a composition needs at least one augment") }
         let width = anchor.config.hiddenSize
         let heads = heads ?? anchor.config.numHeads
@@ -45,18 +70,24 @@ public final class ComposedModel {
         self.anchor = anchor
         self.heads = heads
         self.rotaryBridges = rotaryBridges
+        self.confidenceGates = confidenceGates
         var slots: [AugmentSlot] = []
         var byLayer: [Int: [(augment: Int, bridge: Int)]] = [:]
         for (i, spec) in specs.enumerated() {
             try ConnectionRule.validate(spec.connections, anchorLayers: anchor.config.numLayers, augmentLayers: spec.model.layerCount)
+            let predictor = spec.model as? any CausalLanguageModel
+            if confidenceGates && predictor == nil {
+                throw ConnectionError("confidence gates need experts that predict tokens; \(spec.name) does not")
+            }
             let bridges = try spec.connections.enumerated().map { j, connection in
                 try Bridge("augments.\(i).connections.\(j)", connection: connection,
                            augmentWidth: spec.model.outputWidth(ofLayer: connection.augmentLayer), anchorWidth: width,
-                           heads: heads, rotary: rotaryBridges, weights: &weights)
+                           heads: heads, rotary: rotaryBridges, confidence: confidenceGates, weights: &weights)
             }
             for (j, c) in spec.connections.enumerated() { byLayer[c.anchorLayer, default: []].append((i, j)) }
             spec.model.freeze()
-            slots.append(AugmentSlot(name: spec.name, model: spec.model, bridges: bridges))
+            slots.append(AugmentSlot(name: spec.name, model: spec.model, bridges: bridges,
+                                     predictor: confidenceGates ? predictor : nil))
         }
         anchor.setTrainable(false)
         augments = slots
@@ -65,9 +96,10 @@ public final class ComposedModel {
 
     /// A fresh composition whose bridges are drawn from `seed`.
     public convenience init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
-                            heads: Int? = nil, rotaryBridges: Bool = true, seed: UInt64 = 0) throws {
+                            heads: Int? = nil, rotaryBridges: Bool = true, confidenceGates: Bool = false, seed: UInt64 = 0) throws {
         var weights = RandomWeights(seed: seed)
-        try self.init(anchor: anchor, augments: specs, heads: heads, rotaryBridges: rotaryBridges, weights: &weights)
+        try self.init(anchor: anchor, augments: specs, heads: heads, rotaryBridges: rotaryBridges, confidenceGates: confidenceGates,
+                      weights: &weights)
     }
 
     /// Only the bridges train.
@@ -127,16 +159,17 @@ public final class ComposedModel {
     private func bridgedHidden(_ tokens: TokenBatch, upTo last: Int, augmentStates: [[Int: Tensor]]?,
                                anchorPrefix: (layer: Int, hidden: Tensor)?, gates: GateRecorder?) -> Tensor {
         let states = augmentStates ?? self.augmentStates(tokens)
-        // Keys/values of every bridge, computed once per forward.
+        // Keys/values of every bridge and each augment's prediction entropy, computed once per forward.
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
+        let entropies = augments.indices.map { augments[$0].entropy(states[$0]) }
         return anchor.forward(tokens, collect: [last], upTo: last, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
             for (i, j) in targets {
                 let (delta, gate) = self.augments[i].bridges[j].contribution(
-                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values)
+                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values, entropy: entropies[i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
                 out = out.adding(delta)
             }
@@ -201,12 +234,7 @@ extension ComposedModel: IncrementalDecoder {
         withoutGradients {
             let batch = TokenBatch(tokens)
             for (i, slot) in augments.enumerated() {
-                let states = state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers)
-                for (j, bridge) in slot.bridges.enumerated() {
-                    let cache = state.bridgeCaches[i][j]
-                    let (k, v) = bridge.keysValues(states[bridge.connection.augmentLayer]!, startPosition: cache.length)
-                    cache.store(keys: k, values: v)
-                }
+                slot.store(state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers), into: state.bridgeCaches[i])
             }
             let logits = anchor.lastPositionLogits(batch, cache: state.anchorCache) { layer, h in
                 guard let targets = self.bridgesByAnchorLayer[layer] else { return h }

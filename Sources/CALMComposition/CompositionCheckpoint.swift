@@ -43,18 +43,28 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     public var heads: Int
     /// Rotary position embeddings on bridge queries and keys.
     public var rotary: Bool
-    public var gate = "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
+    public var gate: String
+    /// Whether gates read each expert's prediction entropy (absent: no).
+    public var confidenceGates: Bool?
     public var seed: UInt64
 
-    enum CodingKeys: String, CodingKey { case anchor, augments, registry, heads, rotary, gate, seed }
+    enum CodingKeys: String, CodingKey {
+        case anchor, augments, registry, heads, rotary, gate, seed
+        case confidenceGates = "confidence_gates"
+    }
 
     public init(anchor: AnchorReference, augments: [AugmentReference], registry: String? = nil, heads: Int, rotary: Bool = true,
-                seed: UInt64) {
+                confidenceGates: Bool = false, seed: UInt64) {
         self.anchor = anchor
         self.augments = augments
         self.registry = registry
         self.heads = heads
         self.rotary = rotary
+        self.confidenceGates = confidenceGates ? true : nil
+        gate = confidenceGates
+            ? "sigmoid(w · rms(h) + u · rms(z) + c · e + b), per token, per augment and connection (h: anchor state, "
+                + "z: attended augment states, e: the augment's next-token entropy in nats)"
+            : "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
         self.seed = seed
     }
 }
@@ -168,6 +178,7 @@ public enum CompositionAssembly {
             throw ConnectionError("the composition names \(spec.augments.count) experts, \(experts.count) given")
         }
         let augments = zip(spec.augments, experts).map { (name: $0.name, model: $1, connections: $0.connections) }
-        return try ComposedModel(anchor: anchor, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary, weights: &weights)
+        return try ComposedModel(anchor: anchor, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary,
+                                 confidenceGates: spec.confidenceGates ?? false, weights: &weights)
     }
 }

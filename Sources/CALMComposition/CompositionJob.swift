@@ -19,6 +19,8 @@ public struct CompositionJob {
     public var heads: Int?
     /// Rotary position embeddings on bridge queries and keys.
     public var rotaryBridges = true
+    /// Gates also read each expert's prediction entropy (how sure it is of the next token).
+    public var confidenceGates = false
     /// Start every bridge as a copy of its expert's next-token prediction in the anchor's token
     /// space (`VocabularyAlignment`); a resumed run keeps its trained bridges.
     public var vocabularyBridges = false
@@ -114,8 +116,9 @@ public struct CompositionJob {
         func fingerprints() throws -> [InputAgreement.Fingerprint] {
             var items = [InputAgreement.Fingerprint("anchor model", spec.anchor.contentHash)]
             for augment in spec.augments { items.append(.init("expert \(augment.name)", augment.contentHash)) }
-            items.append(.init("bridges (connections, heads, rotary, seed)",
-                               try InputAgreement.digest(ofJSON: [String(describing: spec.augments), "\(spec.heads) \(spec.rotary) \(spec.seed)"])))
+            items.append(.init("bridges (connections, heads, rotary, confidence gates, seed)",
+                               try InputAgreement.digest(ofJSON: [String(describing: spec.augments),
+                                                                  "\(spec.heads) \(spec.rotary) \(spec.confidenceGates ?? false) \(spec.seed)"])))
             return items + (try trainer.fingerprints())
         }
     }
@@ -147,7 +150,7 @@ public struct CompositionJob {
             anchor: .init(path: CompositionCheckpoint.reference(to: anchorPath, from: outputPath),
                           contentHash: anchor.contentHash, architecture: anchor.architecture),
             augments: references, registry: CompositionCheckpoint.reference(to: registry.directory, from: outputPath),
-            heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, seed: options.seed)
+            heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, confidenceGates: confidenceGates, seed: options.seed)
         var fresh = RandomWeights(seed: spec.seed)
         let model = try CompositionAssembly.assemble(spec, anchor: anchorLM, experts: expertModels, weights: &fresh)
 
@@ -161,8 +164,9 @@ public struct CompositionJob {
         if let resumePath {
             let (saved, file) = try CompositionCheckpoint.readSpec(resumePath)
             guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads,
-                  saved.rotary == spec.rotary else {
-                throw CheckpointError(path: resumePath, message: "was trained with a different anchor, experts, connections or heads")
+                  saved.rotary == spec.rotary, saved.confidenceGates == spec.confidenceGates else {
+                throw CheckpointError(path: resumePath,
+                                      message: "was trained with a different anchor, experts, connections, heads or gates")
             }
             try readTensors(into: model.parameters, from: file)
             options = try Trainer.savedOptions(in: file, steps: options.steps)

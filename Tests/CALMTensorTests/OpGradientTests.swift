@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import CALMTensor
 
@@ -57,6 +58,22 @@ struct OpGradientTests {
         let a = random([3, 7], seed: 17)
         checkGradients([a]) { t in t[0].softmax() }
         checkGradients([a]) { t in t[0].logSoftmax() }
+    }
+
+    @Test func softmaxEntropy() {
+        let a = random([3, 7], seed: 18)
+        checkGradients([a]) { t in t[0].softmaxEntropy() }
+        // Against the definition, and a row with -inf entries (tokens never predicted): those
+        // add nothing, to the value or the gradient.
+        let x = Tensor(shape: [2, 4], data: [0.5, -1, 2, 0, 1, -.infinity, 1, -.infinity], requiresGrad: true)
+        let h = x.softmaxEntropy()
+        #expect(h.shape == [2, 1])
+        let p = [0.5, -1, 2, 0].map { exp(Double($0)) }, z = p.reduce(0, +)
+        let expected = -p.reduce(0.0) { $0 + $1 / z * log($1 / z) }
+        #expect(abs(Double(h.data[0]) - expected) < 1e-5)
+        #expect(abs(h.data[1] - Float(log(2.0))) < 1e-6)  // two equal finite logits: log 2
+        h.sum().backward()
+        #expect(x.grad![5] == 0 && x.grad![7] == 0 && x.grad!.allSatisfy(\.isFinite))
     }
 
     @Test func crossEntropyIgnoresMaskedRows() {

@@ -32,6 +32,11 @@ struct Compose: ParsableCommand {
     @Option(parsing: .unconditional, help: "Cross-attention heads (default: the anchor's).") var heads: Int?
     @Flag(inversion: .prefixedNo, help: "Rotary position embeddings on bridge queries and keys.") var rotaryBridges = true
     @Flag(help: """
+        Each gate also reads its expert's next-token entropy (how sure the expert is), so it can close where the \
+        expert does not know; experts must predict tokens.
+        """)
+    var confidenceGates = false
+    @Flag(help: """
         Start each bridge as a copy of its expert's next-token prediction into the anchor's token space (a \
         least-squares map between the two output heads, which share the tokenizer); every bridge must read \
         its expert's last block. Helps bridges carry facts D_C never showed (see README, real composition).
@@ -60,6 +65,9 @@ struct Compose: ParsableCommand {
         guard !experts.isEmpty else { throw CLIError("give at least one --expert NAME") }
         if let parts = trainOnly?.names, !parts.contains("o_proj") && !vocabularyBridges {
             throw CLIError("--train-only without o_proj needs --vocabulary-bridges (fresh bridges start with a zero output projection: the other parts alone change nothing)")
+        }
+        if let parts = trainOnly?.names, parts.contains("gate_confidence") && !confidenceGates {
+            throw CLIError("--train-only gate_confidence needs --confidence-gates (without them bridges have no such part)")
         }
         let specs = try connectionSpecs()
         if group?.rank ?? 0 == 0 { try OutputPath.validate(output, option: "--output") }  // only rank 0 writes
@@ -91,6 +99,7 @@ struct Compose: ParsableCommand {
         job.evalPath = evalData
         job.heads = heads
         job.rotaryBridges = rotaryBridges
+        job.confidenceGates = confidenceGates
         job.vocabularyBridges = vocabularyBridges
         job.trainableBridgeParts = trainOnly?.names
         job.resumePath = resume

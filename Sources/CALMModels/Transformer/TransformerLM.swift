@@ -183,6 +183,12 @@ public final class TransformerLM {
         return storedLogits(fromHidden: h).spreadingColumns(stored, width: config.vocabSize, fill: -.infinity)
     }
 
+    /// Entropy in nats of the next-token distribution at every position, `(B, T, C) -> (B, T, 1)`,
+    /// from the last block's output (over the stored tokens only: the others have probability 0).
+    public func predictionEntropy(fromHidden h: Tensor) -> Tensor {
+        storedLogits(fromHidden: h).softmaxEntropy()
+    }
+
     /// Logits over the stored tokens only: `(B, T, V)`, or `(B, T, stored)` with `storedTokens`
     /// (the extra row for unstored tokens is an input only and never scored).
     func storedLogits(fromHidden h: Tensor) -> Tensor {

@@ -78,6 +78,44 @@ extension Tensor {
         }
     }
 
+    /// Entropy in nats of the softmax over the last dimension: `(..., n) -> (..., 1)`. Entries of
+    /// -inf (tokens a model never predicts) have probability 0 and add nothing.
+    /// Backward: dH/dx_j = -p_j (log p_j + H).
+    public func softmaxEntropy() -> Tensor {
+        let a = self
+        let n = a.lastDim, rows = a.rowCount
+        var entropy = [Float](repeating: 0, count: rows)
+        a.data.withUnsafeBufferPointer { x in
+            for r in 0..<rows {
+                let row = x.baseAddress! + r * n
+                let lse = RowKernels.logSumExp(row, n)
+                guard lse.isFinite else { continue }
+                var h: Float = 0
+                for j in 0..<n where row[j] > -.infinity {
+                    let logP = row[j] - lse
+                    h -= FastMath.exp(logP) * logP
+                }
+                entropy[r] = h
+            }
+        }
+        return .result(shape: Array(a.shape.dropLast()) + [1], data: entropy, inputs: [a]) { out in
+            let g = out.grad!
+            a.data.withUnsafeBufferPointer { x in
+                a.withGradBuffer { ga in
+                    for r in 0..<rows {
+                        let row = x.baseAddress! + r * n
+                        let lse = RowKernels.logSumExp(row, n)
+                        guard lse.isFinite else { continue }
+                        for j in 0..<n where row[j] > -.infinity {
+                            let logP = row[j] - lse
+                            ga[r * n + j] -= g[r] * FastMath.exp(logP) * (logP + entropy[r])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Mean cross-entropy of `self (..., vocab)` logits against integer targets, one per row.
     /// Rows whose target is negative (e.g. -100, padding or prompt tokens) are ignored.
     /// Fused log-softmax + NLL: one pass forward, `(softmax - onehot) / count` backward.

@@ -32,6 +32,8 @@ extension MambaLM: CausalLanguageModel {
     // IncrementalDecoder (calm generate / eval with --model): the state is the whole cache.
     public func startDecoding(capacity: Int) -> MambaState { MambaState(batch: 1, config: config) }
 
+    public func predictionEntropy(fromHidden h: Tensor) -> Tensor { logits(fromHidden: h).softmaxEntropy() }
+
     public func feed(_ tokens: [Int], state: MambaState) -> [Float] {
         let batch = TokenBatch(tokens)
         let output = run(batch, state: state, collect: [], upTo: config.numLayers - 1).output  // (1, T, C)

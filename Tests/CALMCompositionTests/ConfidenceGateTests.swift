@@ -1,0 +1,128 @@
+import CALMCheckpoint
+import CALMComposition
+import CALMModels
+import CALMTensor
+import Foundation
+import Testing
+
+/// Gates that also read each expert's next-token entropy (`calm compose --confidence-gates`).
+@Suite("Confidence gates")
+struct ConfidenceGateTests {
+    static let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 0], batch: 2, length: 6)
+
+    static func composition(experts: Int = 1) throws -> ComposedModel {
+        var augments: [(name: String, model: any AugmentModel, connections: [Connection])] = [
+            ("a", try tinyLM(width: 16, layers: 3, heads: 2, seed: 2), [Connection(anchorLayer: 1, augmentLayer: 1), Connection(anchorLayer: 3, augmentLayer: 2)]),
+        ]
+        if experts == 2 {
+            augments.append(("b", try tinyLM(width: 24, layers: 2, heads: 3, seed: 3, architecture: "gpt2"), [Connection(anchorLayer: 2, augmentLayer: 0)]))
+        }
+        let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: augments, confidenceGates: true)
+        randomizeOutputs(model)
+        var g = SeededGenerator(seed: 9)
+        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data[0] = g.nextNormal() }
+        return model
+    }
+
+    /// The expert's entropy at each position, from its own full forward pass, in Double.
+    static func expertEntropy(_ expert: TransformerLM, _ tokens: TokenBatch) -> [Double] {
+        let logits = withoutGradients { expert.forward(tokens).logits! }
+        let v = logits.lastDim
+        return (0..<logits.rowCount).map { r in
+            let row = logits.data[(r * v)..<((r + 1) * v)].map(Double.init)
+            let m = row.max()!
+            let z = row.reduce(0) { $0 + exp($1 - m) }
+            return -row.reduce(0) { $0 + exp($1 - m) / z * (($1 - m) - log(z)) }
+        }
+    }
+
+    /// With every other gate input at zero, the gate at each position is sigmoid(c · entropy of
+    /// the expert's prediction at that same position): even a bridge reading an inner block
+    /// gets the entropy of the expert's last block.
+    @Test func theGateReadsTheExpertsEntropyAtTheSamePosition() throws {
+        let model = try Self.composition()
+        let c: Float = 0.7
+        for (name, tensor) in model.parameters where name.contains(".gate") {
+            for i in 0..<tensor.count { tensor.data[i] = name.hasSuffix("gate_confidence.weight") ? c : 0 }
+        }
+        let expert = try #require(model.augments[0].model as? TransformerLM)
+        let entropy = Self.expertEntropy(expert, Self.tokens)
+        #expect(Set(entropy.map { ($0 * 1e3).rounded() }).count > 1)  // varies, so a position mix-up would show
+        let recorder = GateRecorder()
+        _ = withoutGradients { model.forward(Self.tokens, gates: recorder) }
+        #expect(recorder.values.count == 2)
+        for gates in recorder.values.values {
+            #expect(gates.count == entropy.count)
+            for (g, h) in zip(gates, entropy) { #expect(abs(Double(g) - 1 / (1 + exp(-Double(c) * h))) < 1e-5) }
+        }
+    }
+
+    @Test func bridgeGradientsMatchFiniteDifferences() throws {
+        let model = try Self.composition(experts: 2)
+        #expect(model.parameters.filter { $0.name.hasSuffix("gate_confidence.weight") }.count == 3)
+        expectBridgeGradientsMatchFiniteDifferences(model)
+    }
+
+    @Test func cachedAndBatchedDecodingEqualTheFullForward() throws {
+        let model = try Self.composition(experts: 2)
+        let sequences = [[1, 5, 6, 7, 20, 9, 10, 11], [2, 8, 8, 13, 1, 0, 17, 5]]
+        let v = model.vocabularySize
+        let states = sequences.map { _ in model.startDecoding(capacity: 8) }
+        // Prompts fed alone, then the remaining tokens in batched steps of both sequences.
+        var worst: Float = 0
+        for (s, state) in zip(sequences, states) { _ = model.feed(Array(s[0..<3]), state: state) }
+        for t in 3..<8 {
+            let batched = BatchedDecoding.step(anchor: model.anchor, tokens: sequences.map { $0[t] },
+                                               sequences: states.map { .composed(model, $0, gates: nil) })
+            for (b, s) in sequences.enumerated() {
+                let full = withoutGradients { model.forward(TokenBatch(Array(s[0...t]))) }
+                worst = max(worst, maxAbsDifference(batched[b], full.data[(t * v)..<((t + 1) * v)]))
+            }
+        }
+        #expect(worst < 1e-4, "largest logit difference \(worst)")
+        let solo = model.startDecoding(capacity: 8)
+        let fed = model.feed(sequences[0], state: solo)
+        let full = withoutGradients { model.forward(TokenBatch(sequences[0])) }
+        #expect(maxAbsDifference(fed, full.data[(7 * v)..<(8 * v)]) < 1e-4)
+    }
+
+    @Test func anExpertThatPredictsNoTokensIsRefused() throws {
+        #expect {
+            try ComposedModel(anchor: try tinyLM(seed: 1), augments: [("toy", try toyLM(), [Connection(anchorLayer: 1, augmentLayer: 0)])],
+                              confidenceGates: true)
+        } throws: { "\($0)".contains("confidence gates need experts that predict tokens; toy does not") }
+    }
+
+    /// The flag travels in the checkpoint's spec; a spec written before it existed reads as off.
+    @Test func theCheckpointKeepsTheGatesAndOlderSpecsReadAsOff() throws {
+        let dir = try makeTemporaryDirectory()
+        let anchorPath = "\(dir)/anchor.h5"
+        let anchorHash = try ModelCheckpoint.save(model: try tinyLM(seed: 1), tokenizer: sharedTokenizer, to: anchorPath)
+        let registry = ExpertRegistry(directory: "\(dir)/experts")
+        try ModelCheckpoint.save(model: try tinyLM(width: 16, layers: 3, heads: 2, seed: 2), tokenizer: sharedTokenizer, to: "\(dir)/a.h5")
+        try registry.register(file: "\(dir)/a.h5", name: "a", domain: "d")
+        let (entry, expert) = try registry.load("a")
+        let connections = [Connection(anchorLayer: 2, augmentLayer: 1)]
+        let model = try ComposedModel(anchor: try ModelCheckpoint.load(anchorPath).model, augments: [("a", expert.model, connections)],
+                                      confidenceGates: true)
+        randomizeOutputs(model)
+        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data[0] = -1.5 }
+        let path = "\(dir)/comp.h5"
+        let spec = CompositionSpec(
+            anchor: .init(path: "anchor.h5", contentHash: anchorHash, architecture: "llama"),
+            augments: [.init(name: "a", contentHash: entry.contentHash, architecture: "llama", connections: connections)],
+            registry: CompositionCheckpoint.reference(to: registry.directory, from: path), heads: model.heads, confidenceGates: true, seed: 0)
+        try CompositionCheckpoint.save(model, spec: spec, tokenizer: sharedTokenizer, to: path)
+        let reloaded = try CompositionCheckpoint.load(path)
+        #expect(reloaded.spec.confidenceGates == true && reloaded.model.confidenceGates)
+        #expect(reloaded.spec.gate.contains("entropy"))
+        #expect(withoutGradients { reloaded.model.forward(Self.tokens).data } == withoutGradients { model.forward(Self.tokens).data })
+
+        var older = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any])
+        older["confidence_gates"] = nil
+        let decoded = try JSONDecoder().decode(CompositionSpec.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(decoded.confidenceGates == nil)
+        let plain = CompositionSpec(anchor: spec.anchor, augments: spec.augments, heads: 2, seed: 0)
+        #expect(try String(decoding: JSONEncoder().encode(plain), as: UTF8.self).contains("confidence") == false)
+    }
+}
