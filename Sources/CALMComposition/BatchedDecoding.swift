@@ -95,10 +95,12 @@ public enum BatchedDecoding {
                   let targets = model.bridgesByAnchorLayer[layer] else { continue }
             if rows == nil { rows = spans.map { h.packedRows($0) } }  // (1, L, C) each
             let anchorStates = rows![b]
+            let confidence = model.confidenceFeatures(state)
             var out = anchorStates
             for (i, j) in targets {
                 let (delta, gate) = model.augments[i].bridges[j].cachedContribution(anchorStates: anchorStates,
-                                                                                    cache: state.bridgeCaches[i][j])
+                                                                                    cache: state.bridgeCaches[i][j],
+                                                                                    confidence: confidence[i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
                 out = out.adding(delta)
             }

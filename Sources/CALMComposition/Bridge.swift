@@ -13,9 +13,11 @@ import Foundation
 /// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) [+ c_g · E_A] + b_g)   (B, T, 1)   per token, per augment and connection
 /// H_B ← H_B + g ⊙ y
 /// ```
-/// With confidence gates, E_A `(B, T, 1)` is the entropy of the augment's own next-token
-/// prediction at each position: an expert that does not know an answer spreads its
-/// prediction, and the gate can close on that however alike the expert's states look.
+/// With confidence gates, E_A `(B, T, 2)` is the entropy of the augment's own next-token
+/// prediction at each position and how far it exceeds the lowest entropy of any augment there:
+/// an expert that does not know an answer spreads its prediction, and with several experts the
+/// one that knows is the surest, so the gate can close on that however alike the experts'
+/// states look.
 /// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
 /// The RMS norms (learned scale, initialised to 1) keep attention logits in range whatever
 /// the two models' residual-stream magnitudes are. Rotary position embeddings on q and k (the
@@ -31,7 +33,7 @@ public final class Bridge {
     public let query: Linear, key: Linear, value: Linear, output: Linear  // (D_B, D_B)
     public let gate: Linear  // (1, D_B), on the anchor state
     public let gateFromAugment: Linear  // (1, D_B), on the attended augment states; starts at zero
-    public let gateFromConfidence: Linear?  // (1, 1), on the augment's prediction entropy; starts at zero
+    public let gateFromConfidence: Linear?  // (1, 2), on the augment's prediction entropy and its excess
     /// A fixed unit scale for the parameter-free RMS norm of z.
     private let unitScale: Tensor
     /// Rotary embedding of bridge queries and keys (nil: content-only attention).
@@ -65,9 +67,16 @@ public final class Bridge {
                       bias: try w.weight("\(prefix).gate.bias", shape: [1], initial: .zeros))
         gateFromAugment = Linear(weight: try w.weight("\(prefix).gate_augment.weight", shape: [1, anchorWidth], initial: .zeros))
         gateFromConfidence = confidence
-            ? Linear(weight: try w.weight("\(prefix).gate_confidence.weight", shape: [1, 1], initial: .zeros)) : nil
+            ? Linear(weight: try w.weight("\(prefix).gate_confidence.weight", shape: [1, 2], initial: .values(Self.confidenceStart))) : nil
         unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
+
+    /// Where the confidence weights start: every nat of entropy, and every nat above the surest
+    /// expert, lowers the gate's logit by 2. Gates that train for a few hundred steps (Adam moves
+    /// a weight by about the learning rate per step) could not find a weight this large from zero
+    /// (measured on the knowledge suite, README); output projections still start at zero, so a
+    /// fresh composition still computes exactly what its anchor computes.
+    static let confidenceStart: [Float] = [-2, -2]
 
     /// Per-head bias u (repeated over heads) on the highest rotary frequencies, scaled so that
     /// the attention logit of the aligned position exceeds every other position's (up to 256
@@ -129,30 +138,30 @@ public final class Bridge {
     }
 
     /// `g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z `(B, T, D_B)`,
-    /// and with confidence gates the augment's prediction entropy `(B, T, 1)`.
-    private func gated(_ h: Tensor, _ z: Tensor, entropy: Tensor?) -> (delta: Tensor, gate: Tensor) {
+    /// and with confidence gates the augment's confidence features E_A `(B, T, 2)`.
+    private func gated(_ h: Tensor, _ z: Tensor, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
         var logit = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps)))
         if let gateFromConfidence {
-            guard let entropy else { preconditionFailure("a confidence-gated bridge needs the augment's prediction entropy") }
-            logit = logit.adding(gateFromConfidence(entropy))
+            guard let confidence else { preconditionFailure("a confidence-gated bridge needs its augment's confidence") }
+            logit = logit.adding(gateFromConfidence(confidence))
         }
         let g = logit.sigmoid()
         return (output(z).multiplying(g), g)
     }
 
     /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
-    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor, entropy: Tensor?) -> (delta: Tensor, gate: Tensor) {
+    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), entropy: entropy)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence)
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
-    func cachedContribution(anchorStates: Tensor, cache: BridgeCache) -> (delta: Tensor, gate: Tensor) {
+    func cachedContribution(anchorStates: Tensor, cache: BridgeCache, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), entropy: cache.newEntropy)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence)
     }
 }

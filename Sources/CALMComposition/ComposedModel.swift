@@ -163,18 +163,38 @@ public final class ComposedModel {
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
-        let entropies = augments.indices.map { augments[$0].entropy(states[$0]) }
+        let confidence = Self.confidenceFeatures(augments.indices.map { augments[$0].entropy(states[$0]) })
         return anchor.forward(tokens, collect: [last], upTo: last, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
             for (i, j) in targets {
                 let (delta, gate) = self.augments[i].bridges[j].contribution(
-                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values, entropy: entropies[i])
+                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values, confidence: confidence[i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
                 out = out.adding(delta)
             }
             return out
         }.hidden[last]!
+    }
+
+    /// Each augment's confidence features `(B, T, 2)` from the augments' prediction entropies
+    /// `(B, T, 1)`: its own entropy, and how far it exceeds the lowest of them (0 for the surest).
+    static func confidenceFeatures(_ entropies: [Tensor?]) -> [Tensor?] {
+        let present = entropies.compactMap { $0 }
+        guard let first = present.first else { return entropies.map { _ in nil } }
+        var lowest = first.data
+        for e in present.dropFirst() { for k in lowest.indices { lowest[k] = min(lowest[k], e.data[k]) } }
+        return entropies.map { e in
+            e.map { e in
+                Tensor(shape: Array(e.shape.dropLast()) + [2],
+                       data: e.data.indices.flatMap { k in [e.data[k], e.data[k] - lowest[k]] })
+            }
+        }
+    }
+
+    /// Confidence features of the newest positions of a decoded sequence (nil without confidence gates).
+    func confidenceFeatures(_ state: CompositionState) -> [Tensor?] {
+        Self.confidenceFeatures(state.bridgeCaches.map { $0.first?.newEntropy })
     }
 
     /// Mean next-token loss on the masked targets (see `TransformerLM.loss`); the output
@@ -236,12 +256,13 @@ extension ComposedModel: IncrementalDecoder {
             for (i, slot) in augments.enumerated() {
                 slot.store(state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers), into: state.bridgeCaches[i])
             }
+            let confidence = confidenceFeatures(state)
             let logits = anchor.lastPositionLogits(batch, cache: state.anchorCache) { layer, h in
                 guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
                 var out = h
                 for (i, j) in targets {
                     let (delta, gate) = self.augments[i].bridges[j].cachedContribution(
-                        anchorStates: h, cache: state.bridgeCaches[i][j])
+                        anchorStates: h, cache: state.bridgeCaches[i][j], confidence: confidence[i])
                     gates?.record(GateKey(augment: i, connection: j), gate)
                     out = out.adding(delta)
                 }

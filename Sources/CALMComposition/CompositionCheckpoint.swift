@@ -44,7 +44,7 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     /// Rotary position embeddings on bridge queries and keys.
     public var rotary: Bool
     public var gate: String
-    /// Whether gates read each expert's prediction entropy (absent: no).
+    /// Whether gates read each expert's prediction entropy and its excess over the surest expert's (absent: no).
     public var confidenceGates: Bool?
     public var seed: UInt64
 
@@ -62,8 +62,8 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
         self.rotary = rotary
         self.confidenceGates = confidenceGates ? true : nil
         gate = confidenceGates
-            ? "sigmoid(w · rms(h) + u · rms(z) + c · e + b), per token, per augment and connection (h: anchor state, "
-                + "z: attended augment states, e: the augment's next-token entropy in nats)"
+            ? "sigmoid(w · rms(h) + u · rms(z) + c · (e, e - min e') + b), per token, per augment and connection (h: anchor state, "
+                + "z: attended augment states, e: the augment's next-token entropy in nats, min e': the lowest of all augments')"
             : "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
         self.seed = seed
     }

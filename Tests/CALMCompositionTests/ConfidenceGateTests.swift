@@ -20,7 +20,9 @@ struct ConfidenceGateTests {
         let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: augments, confidenceGates: true)
         randomizeOutputs(model)
         var g = SeededGenerator(seed: 9)
-        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data[0] = g.nextNormal() }
+        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") {
+            for i in 0..<tensor.count { tensor.data[i] = g.nextNormal() }
+        }
         return model
     }
 
@@ -36,24 +38,37 @@ struct ConfidenceGateTests {
         }
     }
 
-    /// With every other gate input at zero, the gate at each position is sigmoid(c · entropy of
-    /// the expert's prediction at that same position): even a bridge reading an inner block
-    /// gets the entropy of the expert's last block.
-    @Test func theGateReadsTheExpertsEntropyAtTheSamePosition() throws {
-        let model = try Self.composition()
-        let c: Float = 0.7
+    /// With every other gate input at zero, the gate at each position is sigmoid(c₁ · e + c₂ ·
+    /// (e − the lowest entropy of both experts)), e the entropy of its expert's prediction at that
+    /// same position: even a bridge reading an inner block gets the entropy of the expert's last block.
+    @Test func theGateReadsEachExpertsEntropyAndItsExcessAtTheSamePosition() throws {
+        let model = try Self.composition(experts: 2)
+        let (c1, c2): (Float, Float) = (0.7, -1.3)
         for (name, tensor) in model.parameters where name.contains(".gate") {
-            for i in 0..<tensor.count { tensor.data[i] = name.hasSuffix("gate_confidence.weight") ? c : 0 }
+            let confidence = name.hasSuffix("gate_confidence.weight")
+            for i in 0..<tensor.count { tensor.data[i] = confidence ? [c1, c2][i] : 0 }
         }
-        let expert = try #require(model.augments[0].model as? TransformerLM)
-        let entropy = Self.expertEntropy(expert, Self.tokens)
-        #expect(Set(entropy.map { ($0 * 1e3).rounded() }).count > 1)  // varies, so a position mix-up would show
+        // Sharpen expert a's predictions (random tiny models predict almost uniformly) until
+        // each expert is the surer one somewhere.
+        let a = try #require(model.augments[0].model as? TransformerLM), b = try #require(model.augments[1].model as? TransformerLM)
+        var entropy = [Self.expertEntropy(a, Self.tokens), Self.expertEntropy(b, Self.tokens)]
+        for _ in 0..<40 where !zip(entropy[0], entropy[1]).contains(where: { $0 < $1 }) {
+            for i in 0..<a.finalNorm.weight.count { a.finalNorm.weight.data[i] *= 1.1 }
+            entropy[0] = Self.expertEntropy(a, Self.tokens)
+        }
+        let lowest = zip(entropy[0], entropy[1]).map { min($0, $1) }
+        #expect(Set(entropy[0].map { ($0 * 1e3).rounded() }).count > 1)  // varies, so a position mix-up would show
+        #expect(zip(entropy[0], entropy[1]).contains { $0 < $1 } && zip(entropy[0], entropy[1]).contains { $0 > $1 })
         let recorder = GateRecorder()
         _ = withoutGradients { model.forward(Self.tokens, gates: recorder) }
-        #expect(recorder.values.count == 2)
-        for gates in recorder.values.values {
-            #expect(gates.count == entropy.count)
-            for (g, h) in zip(gates, entropy) { #expect(abs(Double(g) - 1 / (1 + exp(-Double(c) * h))) < 1e-5) }
+        #expect(recorder.values.count == 3)
+        for (key, gates) in recorder.values {
+            let e = entropy[key.augment]
+            #expect(gates.count == e.count)
+            for (k, g) in gates.enumerated() {
+                let logit = Double(c1) * e[k] + Double(c2) * (e[k] - lowest[k])
+                #expect(abs(Double(g) - 1 / (1 + exp(-logit))) < 1e-5)
+            }
         }
     }
 
@@ -106,7 +121,7 @@ struct ConfidenceGateTests {
         let model = try ComposedModel(anchor: try ModelCheckpoint.load(anchorPath).model, augments: [("a", expert.model, connections)],
                                       confidenceGates: true)
         randomizeOutputs(model)
-        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data[0] = -1.5 }
+        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data = [-1.5, 0.5] }
         let path = "\(dir)/comp.h5"
         let spec = CompositionSpec(
             anchor: .init(path: "anchor.h5", contentHash: anchorHash, architecture: "llama"),

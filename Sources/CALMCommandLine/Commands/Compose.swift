@@ -32,8 +32,8 @@ struct Compose: ParsableCommand {
     @Option(parsing: .unconditional, help: "Cross-attention heads (default: the anchor's).") var heads: Int?
     @Flag(inversion: .prefixedNo, help: "Rotary position embeddings on bridge queries and keys.") var rotaryBridges = true
     @Flag(help: """
-        Each gate also reads its expert's next-token entropy (how sure the expert is), so it can close where the \
-        expert does not know; experts must predict tokens.
+        Each gate also reads its expert's next-token entropy (how sure the expert is) and how far it exceeds the \
+        surest expert's, so it can close where its expert does not know; experts must predict tokens.
         """)
     var confidenceGates = false
     @Flag(help: """
