@@ -71,12 +71,13 @@ public final class Bridge {
         unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
 
-    /// Where the confidence weights start: every nat of entropy, and every nat above the surest
-    /// expert, lowers the gate's logit by 2. Gates that train for a few hundred steps (Adam moves
-    /// a weight by about the learning rate per step) could not find a weight this large from zero
-    /// (measured on the knowledge suite, README); output projections still start at zero, so a
-    /// fresh composition still computes exactly what its anchor computes.
-    static let confidenceStart: [Float] = [-2, -2]
+    /// Where the confidence weights start: every nat of entropy lowers the gate's logit by 2, and
+    /// every nat above the surest expert by 8 more (nearly: only the surest expert speaks). Gates
+    /// that train for a few hundred steps (Adam moves a weight by about the learning rate per
+    /// step) could not find weights this large from zero (measured on the knowledge suite,
+    /// README); output projections still start at zero, so a fresh composition still computes
+    /// exactly what its anchor computes.
+    static let confidenceStart: [Float] = [-2, -8]
 
     /// Per-head bias u (repeated over heads) on the highest rotary frequencies, scaled so that
     /// the attention logit of the aligned position exceeds every other position's (up to 256
