@@ -75,6 +75,26 @@ struct ComposeOptionsCLITests {
         #expect(try tensor("\(dir)/gates-1.h5", "v_proj.weight") == tensor("\(dir)/gates-o.h5", "v_proj.weight"))
     }
 
+    /// --confidence-gates: each gate gets a (1, 2) weight on its expert's entropy that trains and
+    /// is stored, the spec records the gates, and the part is refused without the flag.
+    @Test func confidenceGatesTrainAndAreStored() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let flags = ["--connections", "1:1", "--vocabulary-bridges", "--confidence-gates", "--train-only", "gate,gate_augment,gate_confidence",
+                     "--lr", "1e-2", "--warmup", "0"]
+        let run = try compose(dir, flags + ["--steps", "4"], output: "\(dir)/confidence.h5")
+        #expect(run.status == 0 && run.stderr.contains("training only gate, gate_augment, gate_confidence: "), "\(run.stderr)")
+        let file = try HDF5File.open("\(dir)/confidence.h5")
+        let weight = try file.readFloats("tensors/augments.0.connections.0.gate_confidence.weight")
+        #expect(weight.shape == [1, 2])
+        #expect(weight.data != [-2, -8] && weight.data.allSatisfy { $0 < 0 }, "\(weight.data)")  // moved from where it starts
+        #expect(try file.stringAttribute("composition")?.contains("\"confidence_gates\":true") == true)
+        let eval = try CLI.run(["eval", "--composition", "\(dir)/confidence.h5", "--data", "\(dir)/dc.jsonl", "--limit", "2",
+                                "--registry", "\(dir)/experts"])
+        #expect(eval.status == 0 && eval.stdout.hasPrefix("accuracy "), "\(eval.stderr)")
+        let without = try compose(dir, ["--vocabulary-bridges", "--train-only", "gate_confidence"], output: "\(dir)/never.h5")
+        #expect(without.status != 0 && without.stderr.contains("--train-only gate_confidence needs --confidence-gates"), "\(without.stderr)")
+    }
+
     @Test func gateTokensShowSpecialTokensByName() throws {
         let dir = try CompositionCLITests.setup.get()
         #expect(try compose(dir, ["--connections", "0:1"], output: "\(dir)/gates-comp.h5").status == 0)
