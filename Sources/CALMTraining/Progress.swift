@@ -7,6 +7,8 @@ public final class ProgressReporter {
     public let logEvery: Int
     private let start = Date()
     private var startStep: Int?
+    /// The step and time of the last reported line: seconds per step are measured since then.
+    private var lastReport: (step: Int, time: Date)?
     private let output: FileHandle
     /// Prefixes every line (several runs logging to one terminal); labelled reporters never
     /// redraw a bar.
@@ -23,20 +25,26 @@ public final class ProgressReporter {
 
     private func write(_ s: String) { output.write(Data(((label.map { "[\($0)] " } ?? "") + s).utf8)) }
 
-    /// After update `step` (1-based).
+    /// After update `step` (1-based). Seconds per step are wall-clock time per step since the
+    /// previous line (data loading, evaluation and checkpoints included).
     public func update(step: Int, loss: Float, tokensPerSecond: Double, learningRate: Float) {
         if startStep == nil { startStep = step - 1 }
         let done = step - (startStep ?? 0)
-        let elapsed = Date().timeIntervalSince(start)
+        let now = Date()
+        let elapsed = now.timeIntervalSince(start)
         let eta = done > 0 ? elapsed / Double(done) * Double(totalSteps - step) : 0
-        let stats = String(format: "step %d/%d | loss %.4f | %.0f tok/s | lr %.2e | ETA %@",
-                           step, totalSteps, loss, tokensPerSecond, learningRate, Self.clock(eta))
+        let since = lastReport ?? (startStep ?? 0, start)
+        let secondsPerStep = step > since.step ? now.timeIntervalSince(since.time) / Double(step - since.step) : 0
+        let stats = String(format: "step %d/%d | loss %.4f | %.0f tok/s | %.2f s/step | lr %.2e | ETA %@",
+                           step, totalSteps, loss, tokensPerSecond, secondsPerStep, learningRate, Self.clock(eta))
         if interactive {
+            lastReport = (step, now)
             let width = 24
             let filled = totalSteps > 0 ? min(width, width * step / totalSteps) : width
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             write("\r\u{1B}[2K[\(bar)] \(stats)")
         } else if step % logEvery == 0 || step == totalSteps {
+            lastReport = (step, now)
             write(stats + "\n")
         }
     }
