@@ -35,8 +35,13 @@ public enum BatchedDecoding {
         return withoutGradients {
             feedAugments(tokens: tokens, sequences: sequences)
             let spans = PackedRows(tokens).spans
+            // Each composed sequence's confidence features, once per step for all its connected layers.
+            let confidence = sequences.map { sequence -> [Tensor?] in
+                guard case .composed(let model, let state, _) = sequence else { return [] }
+                return model.confidenceFeatures(state)
+            }
             let logits = anchor.packedStep(tokens, caches: sequences.map(\.anchorCache)) { layer, h in
-                addBridges(layer: layer, hidden: h, spans: spans, sequences: sequences)
+                addBridges(layer: layer, hidden: h, spans: spans, sequences: sequences, confidence: confidence)
             }.logits!  // (B, V)
             for case (.composed(_, let state, _), let row) in zip(sequences, tokens) {
                 for cache in state.bridgeCaches.joined() { cache.advance(by: row.count) }
@@ -87,20 +92,20 @@ public enum BatchedDecoding {
     }
 
     /// The anchor's output of `layer` `(N, 1, C)` with each composed sequence's bridges added
-    /// to its rows `spans[b]`.
-    static func addBridges(layer: Int, hidden h: Tensor, spans: [Range<Int>], sequences: [AnchorSequence]) -> Tensor {
+    /// to its rows `spans[b]`; `confidence[b]` holds sequence b's confidence features per augment.
+    static func addBridges(layer: Int, hidden h: Tensor, spans: [Range<Int>], sequences: [AnchorSequence],
+                           confidence: [[Tensor?]]) -> Tensor {
         var rows: [Tensor]?
         for (b, sequence) in sequences.enumerated() {
             guard case .composed(let model, let state, let gates) = sequence,
                   let targets = model.bridgesByAnchorLayer[layer] else { continue }
             if rows == nil { rows = spans.map { h.packedRows($0) } }  // (1, L, C) each
             let anchorStates = rows![b]
-            let confidence = model.confidenceFeatures(state)
             var out = anchorStates
             for (i, j) in targets {
                 let (delta, gate) = model.augments[i].bridges[j].cachedContribution(anchorStates: anchorStates,
                                                                                     cache: state.bridgeCaches[i][j],
-                                                                                    confidence: confidence[i])
+                                                                                    confidence: confidence[b][i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
                 out = out.adding(delta)
             }

@@ -85,14 +85,15 @@ extension Tensor {
         let a = self
         let n = a.lastDim, rows = a.rowCount
         var entropy = [Float](repeating: 0, count: rows)
+        var lse = [Float](repeating: 0, count: rows)  // kept for the backward
         a.data.withUnsafeBufferPointer { x in
             for r in 0..<rows {
                 let row = x.baseAddress! + r * n
-                let lse = RowKernels.logSumExp(row, n)
-                guard lse.isFinite else { continue }
+                lse[r] = RowKernels.logSumExp(row, n)
+                guard lse[r].isFinite else { continue }
                 var h: Float = 0
                 for j in 0..<n where row[j] > -.infinity {
-                    let logP = row[j] - lse
+                    let logP = row[j] - lse[r]
                     h -= FastMath.exp(logP) * logP
                 }
                 entropy[r] = h
@@ -102,12 +103,10 @@ extension Tensor {
             let g = out.grad!
             a.data.withUnsafeBufferPointer { x in
                 a.withGradBuffer { ga in
-                    for r in 0..<rows {
+                    for r in 0..<rows where lse[r].isFinite {
                         let row = x.baseAddress! + r * n
-                        let lse = RowKernels.logSumExp(row, n)
-                        guard lse.isFinite else { continue }
                         for j in 0..<n where row[j] > -.infinity {
-                            let logP = row[j] - lse
+                            let logP = row[j] - lse[r]
                             ga[r * n + j] -= g[r] * FastMath.exp(logP) * (logP + entropy[r])
                         }
                     }
