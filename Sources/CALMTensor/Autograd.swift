@@ -1,16 +1,18 @@
 extension Tensor {
     /// Builds the result of an op. The graph link is recorded only when gradients are
     /// enabled and some input requires a gradient; otherwise the result is a plain constant.
+    /// `family` is what `OpProfile` reports the op's time under.
     static func result(
-        shape: [Int], data: [Float], inputs: [Tensor],
+        shape: [Int], data: [Float], inputs: [Tensor], family: OpFamily,
         backward: @escaping (Tensor) -> Void
     ) -> Tensor {
         let out = Tensor(shape: shape, data: data)
         if GradientMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) {
             out.requiresGrad = true
             out.parents = inputs.filter { $0.requiresGrad }
-            out.backwardFn = backward
+            out.backwardFn = { node in OpProfile.backward(family) { backward(node) } }
         }
+        OpProfile.forwardDone(family)
         return out
     }
 

@@ -10,7 +10,8 @@
 #define ck_pause() ((void)0)
 #endif
 
-/* A small pool of worker threads for the matrix-vector products of decoding.
+/* A small pool of worker threads for the matrix-vector products of decoding, and for any
+   other work cut into independent tasks (ck_parallel_for: attention heads, row kernels).
 
    One decoded token runs a few hundred products of 10-100 microseconds each, so waking a
    sleeping thread for each (futex round trip, GCD) costs about as much as the product. The
@@ -40,6 +41,9 @@ typedef struct {
     int64_t n;
     const float *bias;
     float *y; /* (n, rows) */
+    /* When set, the job is ck_parallel_for's: chunk c runs task_fn over its range of tasks. */
+    void (*task_fn)(void *ctx, int64_t begin, int64_t end);
+    void *task_ctx;
 } matvec_job;
 
 static struct {
@@ -55,10 +59,14 @@ static struct {
     matvec_job job;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, {0}};
 
+/* The claim index of a finished job: above any chunk count. */
+#define CK_CLAIMS_CLOSED 0xffffffffu
+
 static void run_chunk(const matvec_job *j, int64_t chunk) {
     const int64_t begin = chunk * j->chunkRows;
     const int64_t end = begin + j->chunkRows < j->rows ? begin + j->chunkRows : j->rows;
     if (end <= begin) return;
+    if (j->task_fn) { j->task_fn(j->task_ctx, begin, end); return; }
     ck_matmul_rows(j->format, j->w + (size_t)begin * j->rowBytes, end - begin, j->cols, j->x, j->n,
                    j->bias ? j->bias + begin : NULL, j->y + begin, j->rows);
 }
@@ -67,7 +75,7 @@ static void run_chunk(const matvec_job *j, int64_t chunk) {
 static void claim_chunks(uint_fast64_t generation, const matvec_job *job, int chunks) {
     uint_fast64_t state = atomic_load_explicit(&pool.claims, memory_order_acquire);
     for (;;) {
-        if ((state >> 32) != generation || (int)(state & 0xffffffffu) >= chunks) return;
+        if ((state >> 32) != generation || (state & 0xffffffffu) >= (uint_fast64_t)chunks) return;
         if (!atomic_compare_exchange_weak_explicit(&pool.claims, &state, state + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
@@ -122,12 +130,10 @@ static int ensure_workers(int count) {
     return pool.workers;
 }
 
-static void run_in_pool(const matvec_job *job, int threads) {
+/* `chunkRows` rows (tasks) per claim. */
+static void run_in_pool(const matvec_job *job, int threads, int64_t chunkRows) {
     const int workers = ensure_workers(threads - 1);
     if (workers == 0) { run_chunk(job, 0); return; }
-    /* Four chunks per thread: small enough to balance, large enough that claims are rare. */
-    int64_t chunkRows = (job->rows + 4 * threads - 1) / (4 * threads);
-    chunkRows = (chunkRows + 3) / 4 * 4; /* whole cache lines of y per chunk */
     pool.job = *job;
     pool.job.chunkRows = chunkRows;
     pool.chunks = (int)((job->rows + chunkRows - 1) / chunkRows);
@@ -142,6 +148,10 @@ static void run_in_pool(const matvec_job *job, int threads) {
         if (spins % CK_YIELD_EVERY == 0) sched_yield();
         else ck_pause();
     }
+    /* Close the job: its claim index can no longer look valid. A worker that saw this
+       generation late may copy the next job's description while it is being written; with
+       the index closed its claim fails instead of running a chunk of that half-written job. */
+    atomic_store_explicit(&pool.claims, (generation << 32) | CK_CLAIMS_CLOSED, memory_order_release);
 }
 
 /* Fills the per-block sums and int16 codes of x (see ck_activation) into `scratch`, which holds
@@ -189,14 +199,39 @@ void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols,
     for (int64_t k = 0; k < n; k++)
         activations[k] = prepare_activation(format, x + k * cols, cols, scratch + headBytes + (size_t)k * rowStride);
 
-    const matvec_job job = {format, w, ck_row_bytes(format, cols), rows, cols, rows, activations, n, bias, y};
+    const matvec_job job = {format, w, ck_row_bytes(format, cols), rows, cols, rows, activations, n, bias, y, NULL, NULL};
     if (threads > CK_MAX_THREADS) threads = CK_MAX_THREADS;
     /* Below about 64 rows a split costs more than it saves. */
     if (threads > 1 && rows >= 64 && pthread_mutex_trylock(&pool.owner) == 0) {
-        run_in_pool(&job, threads);
+        /* Four chunks per thread: small enough to balance, large enough that claims are rare. */
+        int64_t chunkRows = (rows + 4 * threads - 1) / (4 * threads);
+        chunkRows = (chunkRows + 3) / 4 * 4; /* whole cache lines of y per chunk */
+        run_in_pool(&job, threads, chunkRows);
         pthread_mutex_unlock(&pool.owner);
     } else {
         run_chunk(&job, 0);
     }
     if (scratch != stackScratch) free(scratch);
+}
+
+void ck_parallel_for(int64_t tasks, int64_t grain, int threads, void (*fn)(void *ctx, int64_t begin, int64_t end),
+                     void *ctx) {
+    if (tasks <= 0) return;
+    if (grain < 1) grain = 1;
+    if (threads > CK_MAX_THREADS) threads = CK_MAX_THREADS;
+    if (threads > 1 && tasks > grain && pthread_mutex_trylock(&pool.owner) == 0) {
+        /* Up to four chunks per thread, never below `grain` tasks each. */
+        int64_t chunk = (tasks + 4 * threads - 1) / (4 * threads);
+        if (chunk < grain) chunk = grain;
+        matvec_job job;
+        memset(&job, 0, sizeof job);
+        job.rows = tasks;
+        job.chunkRows = tasks; /* run_in_pool's fallback without workers runs all as chunk 0 */
+        job.task_fn = fn;
+        job.task_ctx = ctx;
+        run_in_pool(&job, threads, chunk);
+        pthread_mutex_unlock(&pool.owner);
+    } else {
+        fn(ctx, 0, tasks);
+    }
 }

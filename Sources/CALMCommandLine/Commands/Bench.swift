@@ -20,6 +20,8 @@ struct Bench: ParsableCommand {
     @OptionGroup var checkpoint: CheckpointBenchOptions
     @Option(parsing: .unconditional, help: "Timed training steps (after one warm-up step); 0 measures decoding only.") var steps = 5
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Also print where one training step's time goes, per op family (after the timed steps; to standard error with --json).")
+    var profile = false
     @OptionGroup var runtime: RuntimeOptions
 
     struct Shapes {
@@ -86,6 +88,17 @@ struct Bench: ParsableCommand {
         let states = model.augmentStates(tokens)
         let prefix = model.frozenAnchorPrefix(tokens)
         let cached = timeSteps { model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix) }
+        if profile {
+            func profiled(_ loss: () -> Tensor) -> StepProfile {
+                StepProfile.measure(steps: max(steps, 1), zeroGradients: optimizer.zeroGradients, loss: loss,
+                                    update: { optimizer.step(learningRate: 1e-4) })
+            }
+            let table = StepProfile.table(
+                [("recomputed", profiled { model.loss(tokens, lossMask: mask) }),
+                 ("cached", profiled { model.loss(tokens, lossMask: mask, augmentStates: states, anchorPrefix: prefix) })],
+                title: "calm bench --config \(config.rawValue) --profile: one training step, ms (mean of \(max(steps, 1)))")
+            if json { FileHandle.standardError.write(Data(table.utf8)) } else { print(table, terminator: "") }
+        }
 
         // Decoding: batch 1, 16-token prompt, greedy.
         let prompt = Array(ids.prefix(16))

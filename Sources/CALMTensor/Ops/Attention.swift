@@ -1,11 +1,12 @@
+import CKernels
 import Foundation
 
 /// Geometry of one multi-head attention call over row-major buffers.
 ///
 /// Queries are `(B, T, H, D)`, keys and values `(B, S, Hkv, D)` where the S rows of one batch
 /// entry may sit inside a larger buffer (a KV cache): `kvBatchStride` is the distance between
-/// batch entries. Heads are read in place through BLAS leading dimensions, so no transpose is
-/// ever materialised. Grouped-query attention: query head h reads key/value head h / (H / Hkv).
+/// batch entries. Heads are read in place through row strides. Grouped-query attention: query
+/// head h reads key/value head h / (H / Hkv).
 public struct AttentionShape: Sendable {
     public var batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int
     /// Absolute position of query 0; key s has position s. Causal: query t sees keys <= offset + t.
@@ -15,6 +16,8 @@ public struct AttentionShape: Sendable {
     public var window: Int?
     public var scale: Float
     public var kvBatchStride: Int
+    /// Run the plain C kernels even on an AVX2 CPU (tests compare both paths).
+    public var portable = false
 
     public init(batch: Int, queries: Int, keys: Int, heads: Int, kvHeads: Int, headDim: Int,
                 queryOffset: Int = 0, causal: Bool = true, window: Int? = nil, scale: Float? = nil,
@@ -26,58 +29,27 @@ public struct AttentionShape: Sendable {
         self.scale = scale ?? 1 / Float(headDim).squareRoot()
         self.kvBatchStride = kvBatchStride ?? keys * kvHeads * headDim
     }
-
-    var qRow: Int { heads * headDim }
-    var kvRow: Int { kvHeads * headDim }
-    var group: Int { heads / kvHeads }
-    /// Number of keys query t may see.
-    @inline(__always) func visibleKeys(_ t: Int) -> Int {
-        causal ? Swift.max(0, Swift.min(keys, queryOffset + t + 1)) : keys
-    }
-    /// Number of leading keys query t may not see (outside its sliding window).
-    @inline(__always) func hiddenPrefix(_ t: Int) -> Int {
-        guard let window else { return 0 }
-        return Swift.max(0, Swift.min(keys, queryOffset + t + 1 - window))
-    }
 }
 
-/// Attention kernels on raw buffers, shared by the autodiff op and cached decoding.
+/// Attention kernels on raw buffers, shared by the autodiff op and cached decoding: one task
+/// per (batch row, head) on the CKernels pool, with as many threads as BLAS uses.
 public enum AttentionKernel {
     /// out (B, T, H, D) = softmax(scale · Q Kᵀ + mask) V. When `probabilities` is given it
-    /// receives P as (B, H, T, S) for the backward pass; otherwise a scratch row block is used.
-    /// `keyMask` (B·S, true = may attend) hides padding keys.
+    /// receives P as (B, H, T, S) for the backward pass; otherwise only a block of rows per
+    /// task exists at a time. `keyMask` (B·S, true = may attend) hides padding keys.
     public static func forward(
         _ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         keyMask: [Bool]? = nil, out: UnsafeMutablePointer<Float>,
         probabilities: UnsafeMutablePointer<Float>? = nil
     ) {
-        let (T, S, D) = (s.queries, s.keys, s.headDim)
-        guard T > 0 else { return }
-        let scratch = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * S) : nil
-        defer { scratch?.deallocate() }
-        for b in 0..<s.batch {
-            for h in 0..<s.heads {
-                let kvh = h / s.group
-                let qh = q + b * T * s.qRow + h * D
-                let kh = k + b * s.kvBatchStride + kvh * D
-                let vh = v + b * s.kvBatchStride + kvh * D
-                let p = probabilities.map { $0 + (b * s.heads + h) * T * S } ?? scratch!
-                // P (T, S) = scale · Q_h (T, D) · K_hᵀ (D, S)
-                BLAS.gemm(transA: false, transB: true, m: T, n: S, k: D, alpha: s.scale,
-                          a: qh, lda: s.qRow, b: kh, ldb: s.kvRow, c: p, ldc: S)
-                for t in 0..<T {
-                    let row = p + t * S
-                    let visible = s.visibleKeys(t)
-                    if let keyMask {
-                        for j in 0..<visible where !keyMask[b * S + j] { row[j] = -.infinity }
-                    }
-                    for j in 0..<Swift.min(visible, s.hiddenPrefix(t)) { row[j] = -.infinity }
-                    RowKernels.softmaxInPlace(row, S, visible: visible)
-                }
-                // O_h (T, D) = P (T, S) · V_h (S, D)
-                BLAS.gemm(transA: false, transB: false, m: T, n: D, k: S,
-                          a: p, lda: S, b: vh, ldb: s.kvRow, c: out + b * T * s.qRow + h * D, ldc: s.qRow)
+        var shape = s.kernelShape
+        if let keyMask {
+            let bytes = keyMask.map { UInt8($0 ? 1 : 0) }
+            bytes.withUnsafeBufferPointer { m in
+                ck_attention_forward(&shape, q, k, v, m.baseAddress, out, probabilities, Int32(BLAS.threads))
             }
+        } else {
+            ck_attention_forward(&shape, q, k, v, nil, out, probabilities, Int32(BLAS.threads))
         }
     }
 
@@ -88,45 +60,17 @@ public enum AttentionKernel {
         gradQ: UnsafeMutablePointer<Float>?, gradK: UnsafeMutablePointer<Float>?,
         gradV: UnsafeMutablePointer<Float>?
     ) {
-        let (T, S, D) = (s.queries, s.keys, s.headDim)
-        guard T > 0, S > 0 else { return }
-        let dP = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
-        defer { dP.deallocate() }
-        for b in 0..<s.batch {
-            for h in 0..<s.heads {
-                let kvh = h / s.group
-                let qOff = b * T * s.qRow + h * D
-                let kvOff = b * s.kvBatchStride + kvh * D
-                let p = probabilities + (b * s.heads + h) * T * S
-                let dO = gradOut + qOff
-                if let gradV {
-                    // dV_h (S, D) += Pᵀ (S, T) · dO_h (T, D)
-                    BLAS.gemm(transA: true, transB: false, m: S, n: D, k: T,
-                              a: p, lda: S, b: dO, ldb: s.qRow, beta: 1, c: gradV + kvOff, ldc: s.kvRow)
-                }
-                guard gradQ != nil || gradK != nil else { continue }
-                // dP (T, S) = dO_h (T, D) · V_hᵀ (D, S)
-                BLAS.gemm(transA: false, transB: true, m: T, n: S, k: D,
-                          a: dO, lda: s.qRow, b: v + kvOff, ldb: s.kvRow, c: dP, ldc: S)
-                // dScores = P ⊙ (dP − Σ_j dP·P)   (masked entries have P = 0)
-                for t in 0..<T {
-                    let pr = p + t * S, dr = dP + t * S
-                    var dot: Float = 0
-                    for j in 0..<S { dot += pr[j] * dr[j] }
-                    for j in 0..<S { dr[j] = pr[j] * (dr[j] - dot) }
-                }
-                if let gradQ {
-                    // dQ_h (T, D) += scale · dScores (T, S) · K_h (S, D)
-                    BLAS.gemm(transA: false, transB: false, m: T, n: D, k: S, alpha: s.scale,
-                              a: dP, lda: S, b: k + kvOff, ldb: s.kvRow, beta: 1, c: gradQ + qOff, ldc: s.qRow)
-                }
-                if let gradK {
-                    // dK_h (S, D) += scale · dScoresᵀ (S, T) · Q_h (T, D)
-                    BLAS.gemm(transA: true, transB: false, m: S, n: D, k: T, alpha: s.scale,
-                              a: dP, lda: S, b: q + qOff, ldb: s.qRow, beta: 1, c: gradK + kvOff, ldc: s.kvRow)
-                }
-            }
-        }
+        var shape = s.kernelShape
+        ck_attention_backward(&shape, q, k, v, probabilities, gradOut, gradQ, gradK, gradV, Int32(BLAS.threads))
+    }
+}
+
+extension AttentionShape {
+    var kernelShape: ck_attention_shape {
+        ck_attention_shape(batch: Int64(batch), queries: Int64(queries), keys: Int64(keys), heads: Int64(heads),
+                           kv_heads: Int64(kvHeads), head_dim: Int64(headDim), query_offset: Int64(queryOffset),
+                           window: Int64(window ?? 0), kv_batch_stride: Int64(kvBatchStride), causal: causal ? 1 : 0,
+                           portable: portable ? 1 : 0, scale: scale)
     }
 }
 
@@ -167,7 +111,7 @@ extension Tensor {
                 }
             }
         }
-        return .result(shape: query.shape, data: out, inputs: [query, key, value]) { out in
+        return .result(shape: query.shape, data: out, inputs: [query, key, value], family: .attention) { out in
             let gq: [Float]? = query.requiresGrad ? [Float](repeating: 0, count: query.count) : nil
             var gk: [Float]? = key.requiresGrad ? [Float](repeating: 0, count: key.count) : nil
             var gv: [Float]? = value.requiresGrad ? [Float](repeating: 0, count: value.count) : nil

@@ -32,43 +32,28 @@ extension Tensor {
     private func binary(_ other: Tensor, op: String, sign: Float) -> Tensor {
         let a = self, b = other
         let mode = Broadcast(a, b, op: op)
-        var out = a.data
-        out.withUnsafeMutableBufferPointer { o in
-            b.data.withUnsafeBufferPointer { bp in
-                switch mode {
-                case .none:
-                    for i in 0..<o.count { o[i] += sign * bp[i] }
-                case .suffix(let n):
+        let out = Self.combine(a, b, mode) { x, y in x + sign * y }
+        return .result(shape: a.shape, data: out, inputs: [a, b], family: .elementwise) { out in
+            let g = out.grad!
+            if a.requiresGrad { a.accumulateGrad(g) }
+            guard b.requiresGrad else { return }
+            switch mode {
+            case .none:
+                b.accumulateGrad(g, scale: sign)
+            case .suffix(let n):
+                b.withGradBuffer { gb in
                     var base = 0
-                    while base < o.count {
-                        for j in 0..<n { o[base + j] += sign * bp[j] }
+                    while base < g.count {
+                        for j in 0..<n { gb[j] += sign * g[base + j] }
                         base += n
                     }
-                case .perRow(let n):
-                    for r in 0..<bp.count { let v = sign * bp[r]; for j in 0..<n { o[r * n + j] += v } }
                 }
-            }
-        }
-        return .result(shape: a.shape, data: out, inputs: [a, b]) { out in
-            let g = out.grad!
-            if a.requiresGrad { a.withGradBuffer { ga in for i in 0..<ga.count { ga[i] += g[i] } } }
-            if b.requiresGrad {
+            case .perRow(let n):
                 b.withGradBuffer { gb in
-                    switch mode {
-                    case .none:
-                        for i in 0..<gb.count { gb[i] += sign * g[i] }
-                    case .suffix(let n):
-                        var base = 0
-                        while base < g.count {
-                            for j in 0..<n { gb[j] += sign * g[base + j] }
-                            base += n
-                        }
-                    case .perRow(let n):
-                        for r in 0..<gb.count {
-                            var s: Float = 0
-                            for j in 0..<n { s += g[r * n + j] }
-                            gb[r] += sign * s
-                        }
+                    for r in 0..<gb.count {
+                        var s: Float = 0
+                        for j in 0..<n { s += g[r * n + j] }
+                        gb[r] += sign * s
                     }
                 }
             }
@@ -79,35 +64,64 @@ extension Tensor {
     public func multiplying(_ other: Tensor) -> Tensor {
         let a = self, b = other
         let mode = Broadcast(a, b, op: "mul")
-        var out = a.data
-        let bIndex: (Int) -> Int
-        switch mode {
-        case .none: bIndex = { $0 }
-        case .suffix(let n): bIndex = { $0 % n }
-        case .perRow(let n): bIndex = { $0 / n }
-        }
-        out.withUnsafeMutableBufferPointer { o in
-            b.data.withUnsafeBufferPointer { bp in
-                if case .none = mode {
-                    for i in 0..<o.count { o[i] *= bp[i] }
-                } else {
-                    for i in 0..<o.count { o[i] *= bp[bIndex(i)] }
-                }
-            }
-        }
-        return .result(shape: a.shape, data: out, inputs: [a, b]) { out in
+        let out = Self.combine(a, b, mode) { x, y in x * y }
+        return .result(shape: a.shape, data: out, inputs: [a, b], family: .elementwise) { out in
             let g = out.grad!
             if a.requiresGrad {
                 a.withGradBuffer { ga in
-                    b.data.withUnsafeBufferPointer { bp in
-                        for i in 0..<ga.count { ga[i] += g[i] * bp[bIndex(i)] }
+                    let da = ga.baseAddress!
+                    let product = Self.combine(Tensor(shape: a.shape, data: g), b, mode) { g, y in g * y }
+                    product.withUnsafeBufferPointer { p in
+                        let p = p.baseAddress!
+                        Parallel.forRanges(ga.count, grain: Parallel.elementGrain) { r in for i in r { da[i] += p[i] } }
                     }
                 }
             }
-            if b.requiresGrad {
-                b.withGradBuffer { gb in
-                    a.data.withUnsafeBufferPointer { ap in
-                        for i in 0..<ap.count { gb[bIndex(i)] += g[i] * ap[i] }
+            guard b.requiresGrad else { return }
+            b.withGradBuffer { gb in
+                a.data.withUnsafeBufferPointer { ap in
+                    g.withUnsafeBufferPointer { gp in
+                        let db = gb.baseAddress!, x = ap.baseAddress!, dy = gp.baseAddress!
+                        switch mode {
+                        case .none:
+                            Parallel.forRanges(gb.count, grain: Parallel.elementGrain) { r in
+                                for i in r { db[i] += dy[i] * x[i] }
+                            }
+                        case .suffix(let n):
+                            for i in 0..<ap.count { db[i % n] += dy[i] * x[i] }
+                        case .perRow(let n):
+                            Parallel.forRanges(gb.count, grain: Parallel.rowGrain(width: n)) { rows in
+                                for r in rows {
+                                    var s: Float = 0
+                                    for j in 0..<n { s += dy[r * n + j] * x[r * n + j] }
+                                    db[r] += s
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// f(a[i], b[·]) for every element of `a`, with `b` broadcast as `mode` says, split over threads.
+    @inline(__always)
+    private static func combine(_ a: Tensor, _ b: Tensor, _ mode: Broadcast, _ f: (Float, Float) -> Float) -> [Float] {
+        [Float].uninitialized(count: a.count) { o in
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
+                    let o = o.baseAddress!, x = ap.baseAddress!, y = bp.baseAddress!
+                    switch mode {
+                    case .none:
+                        Parallel.forRanges(a.count, grain: Parallel.elementGrain) { r in for i in r { o[i] = f(x[i], y[i]) } }
+                    case .suffix(let n):
+                        Parallel.forRanges(a.count / n, grain: Parallel.rowGrain(width: n)) { rows in
+                            for r in rows { for j in 0..<n { o[r * n + j] = f(x[r * n + j], y[j]) } }
+                        }
+                    case .perRow(let n):
+                        Parallel.forRanges(b.count, grain: Parallel.rowGrain(width: n)) { rows in
+                            for r in rows { let v = y[r]; for j in 0..<n { o[r * n + j] = f(x[r * n + j], v) } }
+                        }
                     }
                 }
             }
@@ -118,9 +132,8 @@ extension Tensor {
     public func scaled(by factor: Float) -> Tensor {
         let a = self
         let out = a.data.map { $0 * factor }
-        return .result(shape: a.shape, data: out, inputs: [a]) { out in
-            let g = out.grad!
-            a.withGradBuffer { ga in for i in 0..<ga.count { ga[i] += factor * g[i] } }
+        return .result(shape: a.shape, data: out, inputs: [a], family: .elementwise) { out in
+            a.accumulateGrad(out.grad!, scale: factor)
         }
     }
 
@@ -128,13 +141,23 @@ extension Tensor {
     @inline(__always)
     func unary(_ f: (Float) -> Float, _ df: @escaping (Float, Float) -> Float) -> Tensor {
         let a = self
-        let out = a.data.map(f)
-        return .result(shape: a.shape, data: out, inputs: [a]) { out in
-            let g = out.grad!
-            let y = out.data
+        let out = [Float].uninitialized(count: a.count) { o in
+            a.data.withUnsafeBufferPointer { x in
+                let o = o.baseAddress!, x = x.baseAddress!
+                Parallel.forRanges(a.count, grain: Parallel.elementGrain) { r in for i in r { o[i] = f(x[i]) } }
+            }
+        }
+        return .result(shape: a.shape, data: out, inputs: [a], family: .activation) { out in
             a.withGradBuffer { ga in
                 a.data.withUnsafeBufferPointer { x in
-                    for i in 0..<ga.count { ga[i] += g[i] * df(x[i], y[i]) }
+                    out.data.withUnsafeBufferPointer { y in
+                        out.grad!.withUnsafeBufferPointer { g in
+                            let da = ga.baseAddress!, x = x.baseAddress!, y = y.baseAddress!, g = g.baseAddress!
+                            Parallel.forRanges(ga.count, grain: Parallel.elementGrain) { r in
+                                for i in r { da[i] += g[i] * df(x[i], y[i]) }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -169,7 +192,7 @@ extension Tensor {
                 for i in 0..<out.count { out[i] = f(gp[i]) * upp[i] }
             }
         }
-        return .result(shape: shape, data: out, inputs: [gate, up]) { out in
+        return .result(shape: shape, data: out, inputs: [gate, up], family: .activation) { out in
             let g = out.grad!
             gate.data.withUnsafeBufferPointer { gp in
                 up.data.withUnsafeBufferPointer { upp in
@@ -192,33 +215,44 @@ extension Tensor {
     private func swiGLU(with up: Tensor) -> Tensor {
         let gate = self
         let n = count
-        var out = [Float](repeating: 0, count: n)
-        gate.data.withUnsafeBufferPointer { x in
-            up.data.withUnsafeBufferPointer { u in
-                out.withUnsafeMutableBufferPointer { o in
-                    FastMath.sigmoid(x.baseAddress!, o.baseAddress!, n)  // o = sigmoid(x)
-                    for i in 0..<n { o[i] = x[i] * o[i] * u[i] }
+        let out = [Float].uninitialized(count: n) { o in
+            gate.data.withUnsafeBufferPointer { x in
+                up.data.withUnsafeBufferPointer { u in
+                    let o = o.baseAddress!, x = x.baseAddress!, u = u.baseAddress!
+                    Parallel.forRanges(n, grain: Parallel.elementGrain) { r in
+                        FastMath.sigmoid(x + r.lowerBound, o + r.lowerBound, r.count)  // o = sigmoid(x)
+                        for i in r { o[i] = x[i] * o[i] * u[i] }
+                    }
                 }
             }
         }
-        return .result(shape: shape, data: out, inputs: [gate, up]) { out in
-            let sig = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            defer { sig.deallocate() }
-            out.grad!.withUnsafeBufferPointer { g in
-                gate.data.withUnsafeBufferPointer { x in
-                    up.data.withUnsafeBufferPointer { u in
-                        FastMath.sigmoid(x.baseAddress!, sig, n)
-                        if gate.requiresGrad {
-                            gate.withGradBuffer { gg in
-                                for i in 0..<n {
-                                    let s = sig[i]
-                                    gg[i] += g[i] * u[i] * s * (1 + x[i] * (1 - s))
+        return .result(shape: shape, data: out, inputs: [gate, up], family: .activation) { out in
+            // An unused gradient goes to a scratch buffer, so one loop serves every case.
+            let scratch = gate.requiresGrad && up.requiresGrad ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { scratch?.deallocate() }
+            func withGradients(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+                switch (gate.requiresGrad, up.requiresGrad) {
+                case (true, true) where gate === up: gate.withGradBuffer { body($0.baseAddress!, $0.baseAddress!) }
+                case (true, true): gate.withGradBuffer { dg in up.withGradBuffer { du in body(dg.baseAddress!, du.baseAddress!) } }
+                case (true, false): gate.withGradBuffer { body($0.baseAddress!, scratch!) }
+                case (false, true): up.withGradBuffer { body(scratch!, $0.baseAddress!) }
+                case (false, false): break
+                }
+            }
+            withGradients { dGate, dUp in
+                out.grad!.withUnsafeBufferPointer { g in
+                    gate.data.withUnsafeBufferPointer { x in
+                        up.data.withUnsafeBufferPointer { u in
+                            let g = g.baseAddress!, x = x.baseAddress!, u = u.baseAddress!
+                            Parallel.forRanges(n, grain: Parallel.elementGrain) { r in
+                                let sig = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
+                                defer { sig.deallocate() }
+                                FastMath.sigmoid(x + r.lowerBound, sig, r.count)
+                                for i in r {
+                                    let s = sig[i - r.lowerBound]
+                                    dGate[i] += g[i] * u[i] * s * (1 + x[i] * (1 - s))
+                                    dUp[i] += g[i] * x[i] * s
                                 }
-                            }
-                        }
-                        if up.requiresGrad {
-                            up.withGradBuffer { gu in
-                                for i in 0..<n { gu[i] += g[i] * x[i] * sig[i] }
                             }
                         }
                     }

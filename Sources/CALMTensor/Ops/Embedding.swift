@@ -28,7 +28,7 @@ extension Tensor {
                 }
             }
         }
-        return .result(shape: resultShape, data: out, inputs: [x]) { out in
+        return .result(shape: resultShape, data: out, inputs: [x], family: .embedding) { out in
             let g = out.grad!
             x.withGradBuffer { gx in
                 for (r, i) in indices.enumerated() { for j in 0..<c { gx[i * c + j] += g[r * c + j] } }
@@ -52,7 +52,7 @@ extension Tensor {
                 for r in 0..<rows { for (j, column) in columns.enumerated() { dst[r * width + column] = src[r * n + j] } }
             }
         }
-        return .result(shape: Array(x.shape.dropLast()) + [width], data: out, inputs: [x]) { out in
+        return .result(shape: Array(x.shape.dropLast()) + [width], data: out, inputs: [x], family: .embedding) { out in
             let g = out.grad!
             x.withGradBuffer { gx in
                 for r in 0..<rows { for (j, column) in columns.enumerated() { gx[r * n + j] += g[r * width + column] } }

@@ -45,7 +45,7 @@ extension Tensor {
         var outShape = x.shape
         outShape[outShape.count - 1] = outF
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return .result(shape: outShape, data: out, inputs: inputs) { out in
+        return .result(shape: outShape, data: out, inputs: inputs, family: .matmul) { out in
             out.grad!.withUnsafeBufferPointer { g in
                 if x.requiresGrad {
                     x.withGradBuffer { gx in
@@ -105,7 +105,7 @@ extension Tensor {
                 }
             }
         }
-        return .result(shape: batchShape + [m, n], data: out, inputs: [a, b]) { out in
+        return .result(shape: batchShape + [m, n], data: out, inputs: [a, b], family: .matmul) { out in
             out.grad!.withUnsafeBufferPointer { g in
                 if a.requiresGrad {
                     a.withGradBuffer { ga in

@@ -7,34 +7,46 @@ extension Tensor {
         let x = self
         let n = x.lastDim, rows = x.rowCount
         precondition(weight.shape == [n], "rmsNorm: weight \(weight.shape), expected [\(n)]")
-        var out = [Float](repeating: 0, count: x.count)
         var invRms = [Float](repeating: 0, count: rows)  // saved for backward
-        x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
-                    let base = r * n
-                    var ss: Float = 0
-                    for j in 0..<n { ss += xp[base + j] * xp[base + j] }
-                    let inv = 1 / (ss / Float(n) + eps).squareRoot()
-                    invRms[r] = inv
-                    for j in 0..<n { out[base + j] = xp[base + j] * inv * (weightOffset + w[j]) }
+        let grain = Parallel.rowGrain(width: n)
+        let out = [Float].uninitialized(count: x.count) { o in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { w in
+                    invRms.withUnsafeMutableBufferPointer { inverses in
+                        let o = o.baseAddress!, xp = xp.baseAddress!, w = w.baseAddress!, inverses = inverses.baseAddress!
+                        Parallel.forRanges(rows, grain: grain) { rowRange in
+                            for r in rowRange {
+                                let base = r * n
+                                var ss: Float = 0
+                                for j in 0..<n { ss += xp[base + j] * xp[base + j] }
+                                let inv = 1 / (ss / Float(n) + eps).squareRoot()
+                                inverses[r] = inv
+                                for j in 0..<n { o[base + j] = xp[base + j] * inv * (weightOffset + w[j]) }
+                            }
+                        }
+                    }
                 }
             }
         }
-        return .result(shape: x.shape, data: out, inputs: [x, weight]) { out in
+        return .result(shape: x.shape, data: out, inputs: [x, weight], family: .normalization) { out in
             let g = out.grad!
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { w in
                     if x.requiresGrad {
                         x.withGradBuffer { gx in
-                            for r in 0..<rows {
-                                let base = r * n, inv = invRms[r]
-                                // y = x·inv·w'; dx = inv·(g·w') − x·inv³/n · Σ(g·w'·x)
-                                var dot: Float = 0
-                                for j in 0..<n { dot += g[base + j] * (weightOffset + w[j]) * xp[base + j] }
-                                let k = dot * inv * inv * inv / Float(n)
-                                for j in 0..<n {
-                                    gx[base + j] += inv * g[base + j] * (weightOffset + w[j]) - k * xp[base + j]
+                            g.withUnsafeBufferPointer { g in
+                                let dx = gx.baseAddress!, g = g.baseAddress!, xp = xp.baseAddress!, w = w.baseAddress!
+                                Parallel.forRanges(rows, grain: grain) { rowRange in
+                                    for r in rowRange {
+                                        let base = r * n, inv = invRms[r]
+                                        // y = x·inv·w'; dx = inv·(g·w') − x·inv³/n · Σ(g·w'·x)
+                                        var dot: Float = 0
+                                        for j in 0..<n { dot += g[base + j] * (weightOffset + w[j]) * xp[base + j] }
+                                        let k = dot * inv * inv * inv / Float(n)
+                                        for j in 0..<n {
+                                            dx[base + j] += inv * g[base + j] * (weightOffset + w[j]) - k * xp[base + j]
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -80,7 +92,7 @@ extension Tensor {
             }
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return .result(shape: x.shape, data: out, inputs: inputs) { out in
+        return .result(shape: x.shape, data: out, inputs: inputs, family: .normalization) { out in
             let g = out.grad!
             let w = weight.data
             if x.requiresGrad {

@@ -4,7 +4,7 @@ extension Tensor {
         let a = self
         var total: Float = 0
         for v in a.data { total += v }
-        return .result(shape: [], data: [total], inputs: [a]) { out in
+        return .result(shape: [], data: [total], inputs: [a], family: .elementwise) { out in
             let g = out.grad![0]
             a.withGradBuffer { ga in for i in 0..<ga.count { ga[i] += g } }
         }
@@ -29,7 +29,7 @@ extension Tensor {
         }
         var shape = a.shape
         if shape.isEmpty { shape = [1] } else { shape[shape.count - 1] = 1 }
-        return .result(shape: shape, data: out, inputs: [a]) { out in
+        return .result(shape: shape, data: out, inputs: [a], family: .elementwise) { out in
             let g = out.grad!
             a.withGradBuffer { ga in
                 for r in 0..<rows { for j in 0..<n { ga[r * n + j] += g[r] } }

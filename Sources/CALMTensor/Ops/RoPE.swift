@@ -68,13 +68,13 @@ public struct RotaryEmbedding: Sendable {
         }
     }
 
-    /// Rotates `count` positions of `heads` vectors each, in place, laid out `(T, heads, D)`.
-    /// `inverse` rotates by the negative angle (the adjoint, used in backward).
-    func rotate(_ p: UnsafeMutablePointer<Float>, positions count: Int, heads: Int,
-                cos: [Float], sin: [Float], inverse: Bool) {
+    /// Rotates positions `range` (rows of the tables) of `heads` vectors each, in place, laid out
+    /// `(T, heads, D)` from `p`. `inverse` rotates by the negative angle (the adjoint, used in backward).
+    func rotate(_ p: UnsafeMutablePointer<Float>, positions range: Range<Int>, heads: Int,
+                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, inverse: Bool) {
         let half = inverseFrequencies.count, d = 2 * half
         let sign: Float = inverse ? -1 : 1
-        for t in 0..<count {
+        for t in range {
             for h in 0..<heads {
                 let v = p + (t * heads + h) * d
                 for i in 0..<half {
@@ -96,23 +96,34 @@ extension Tensor {
                      "rope: expected (B, T, H, \(rotary.headDim)), got \(x.shape)")
         let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
         let (cos, sin) = rotary.tables(start: startPosition, count: t)
-        var out = x.data
-        let perBatch = t * h * rotary.headDim
-        out.withUnsafeMutableBufferPointer { o in
-            for bi in 0..<b {
-                rotary.rotate(o.baseAddress! + bi * perBatch, positions: t, heads: h,
-                              cos: cos, sin: sin, inverse: false)
-            }
-        }
-        return .result(shape: x.shape, data: out, inputs: [x]) { out in
-            var g = out.grad!
-            g.withUnsafeMutableBufferPointer { gp in
-                for bi in 0..<b {
-                    rotary.rotate(gp.baseAddress! + bi * perBatch, positions: t, heads: h,
-                                  cos: cos, sin: sin, inverse: true)
+        /// Rotates every (batch row, position) of `buffer`, split over threads.
+        func rotateAll(_ buffer: inout [Float], inverse: Bool) {
+            let perPosition = h * rotary.headDim
+            buffer.withUnsafeMutableBufferPointer { o in
+                cos.withUnsafeBufferPointer { c in
+                    sin.withUnsafeBufferPointer { s in
+                        let base = o.baseAddress!, c = c.baseAddress!, s = s.baseAddress!
+                        Parallel.forRanges(b * t, grain: Parallel.rowGrain(width: perPosition)) { rows in
+                            var row = rows.lowerBound
+                            while row < rows.upperBound {  // (batch row, position) pairs, one batch row at a time
+                                let (bi, ti) = row.quotientAndRemainder(dividingBy: t)
+                                let end = Swift.min(rows.upperBound, (bi + 1) * t)
+                                rotary.rotate(base + bi * t * perPosition, positions: ti..<(ti + end - row), heads: h,
+                                              cos: c, sin: s, inverse: inverse)
+                                row = end
+                            }
+                        }
+                    }
                 }
             }
-            x.withGradBuffer { gx in for i in 0..<gx.count { gx[i] += g[i] } }
+        }
+        var out = x.data
+        rotateAll(&out, inverse: false)
+        return .result(shape: x.shape, data: out, inputs: [x], family: .rope) { out in
+            var g = out.grad!
+            out.grad = nil  // g is then the only reference: rotated in place without a copy
+            rotateAll(&g, inverse: true)
+            x.accumulateGrad(g)
         }
     }
 }

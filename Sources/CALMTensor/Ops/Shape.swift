@@ -3,9 +3,8 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) -> Tensor {
         let a = self
         precondition(newShape.reduce(1, *) == a.count, "reshape: \(a.shape) cannot become \(newShape)")
-        return .result(shape: newShape, data: a.data, inputs: [a]) { out in
-            let g = out.grad!
-            a.withGradBuffer { ga in for i in 0..<ga.count { ga[i] += g[i] } }
+        return .result(shape: newShape, data: a.data, inputs: [a], family: .shape) { out in
+            a.accumulateGrad(out.grad!)
         }
     }
 
@@ -45,7 +44,7 @@ extension Tensor {
         }
         var shape = first.shape
         shape[axis] = total
-        return .result(shape: shape, data: out, inputs: parts) { out in
+        return .result(shape: shape, data: out, inputs: parts, family: .shape) { out in
             let g = out.grad!
             var offset = 0
             for (p, size) in zip(parts, sizes) {
@@ -79,7 +78,7 @@ extension Tensor {
         }
         var shape = a.shape
         shape[axis] = range.count
-        return .result(shape: shape, data: out, inputs: [a]) { out in
+        return .result(shape: shape, data: out, inputs: [a], family: .shape) { out in
             let g = out.grad!
             a.withGradBuffer { ga in
                 for o in 0..<outer { for j in 0..<chunk { ga[o * full + start + j] += g[o * chunk + j] } }
@@ -103,9 +102,8 @@ extension Tensor {
         }
         var shape = a.shape
         shape.swapAt(a.rank - 2, a.rank - 1)
-        return .result(shape: shape, data: transpose(a.data, rows: r, cols: c), inputs: [a]) { out in
-            let g = transpose(out.grad!, rows: c, cols: r)
-            a.withGradBuffer { ga in for i in 0..<ga.count { ga[i] += g[i] } }
+        return .result(shape: shape, data: transpose(a.data, rows: r, cols: c), inputs: [a], family: .shape) { out in
+            a.accumulateGrad(transpose(out.grad!, rows: c, cols: r))
         }
     }
 }

@@ -42,7 +42,7 @@ extension Tensor {
         out.withUnsafeMutableBufferPointer { o in
             for r in 0..<rows { RowKernels.softmaxInPlace(o.baseAddress! + r * n, n) }
         }
-        return .result(shape: a.shape, data: out, inputs: [a]) { out in
+        return .result(shape: a.shape, data: out, inputs: [a], family: .softmax) { out in
             let g = out.grad!, y = out.data
             a.withGradBuffer { ga in
                 for r in 0..<rows {
@@ -66,7 +66,7 @@ extension Tensor {
                 for j in 0..<n { row[j] -= lse }
             }
         }
-        return .result(shape: a.shape, data: out, inputs: [a]) { out in
+        return .result(shape: a.shape, data: out, inputs: [a], family: .softmax) { out in
             let g = out.grad!, y = out.data
             a.withGradBuffer { ga in
                 for r in 0..<rows {
@@ -99,7 +99,7 @@ extension Tensor {
                 entropy[r] = h
             }
         }
-        return .result(shape: Array(a.shape.dropLast()) + [1], data: entropy, inputs: [a]) { out in
+        return .result(shape: Array(a.shape.dropLast()) + [1], data: entropy, inputs: [a], family: .softmax) { out in
             let g = out.grad!
             a.data.withUnsafeBufferPointer { x in
                 a.withGradBuffer { ga in
@@ -136,7 +136,7 @@ extension Tensor {
             }
         }
         let scale: Float = counted == 0 ? 0 : 1 / Float(counted)
-        return .result(shape: [], data: [total * scale], inputs: [logits]) { out in
+        return .result(shape: [], data: [total * scale], inputs: [logits], family: .softmax) { out in
             let g = out.grad![0] * scale
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
             defer { scratch.deallocate() }

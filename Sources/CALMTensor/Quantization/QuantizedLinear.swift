@@ -76,7 +76,7 @@ extension Tensor {
         }
         var outShape = x.shape
         outShape[outShape.count - 1] = outF
-        return .result(shape: outShape, data: out, inputs: bias.map { [x, $0] } ?? [x]) { out in
+        return .result(shape: outShape, data: out, inputs: bias.map { [x, $0] } ?? [x], family: .quantized) { out in
             out.grad!.withUnsafeBufferPointer { g in
                 if x.requiresGrad, rows > 0, inF > 0 {
                     x.withGradBuffer { gx in

@@ -41,6 +41,36 @@ void ck_matvec_threads(int format, const uint8_t *w, int64_t rows, int64_t cols,
 void ck_matmul_threads(int format, const uint8_t *w, int64_t rows, int64_t cols, const float *x, int64_t n,
                        const float *bias, float *y, int threads);
 
+/* Runs fn(ctx, begin, end) over disjoint ranges covering tasks [0, tasks), split over
+   `threads` threads (the caller and the pool's workers), at least `grain` tasks per range.
+   Returns when all ranges are done. A second concurrent caller, or a call from inside a task,
+   runs every task itself. */
+void ck_parallel_for(int64_t tasks, int64_t grain, int threads, void (*fn)(void *ctx, int64_t begin, int64_t end),
+                     void *ctx);
+
+/* Multi-head scaled dot-product attention on row-major buffers. Queries (B, T, H, D); keys
+   and values (B, S, Hkv, D) with batch entries kv_batch_stride floats apart (a KV cache may
+   hold more rows than S); query head h reads key/value head h / (H / Hkv). */
+typedef struct {
+    int64_t batch, queries, keys, heads, kv_heads, head_dim;
+    int64_t query_offset;    /* absolute position of query 0; key j has position j */
+    int64_t window;          /* > 0: query at position p sees keys in (p - window, p]; 0: no window */
+    int64_t kv_batch_stride; /* floats between batch entries of the keys and of the values */
+    int causal;              /* query t sees keys at positions <= query_offset + t */
+    int portable;            /* 1: the plain C path even on an AVX2 CPU (tests compare both) */
+    float scale;
+} ck_attention_shape;
+
+/* out (B, T, H, D) = softmax(scale * Q K^T + mask) V. key_mask (B * S, 0 = hidden) may be NULL.
+   When probabilities is not NULL it receives P as (B, H, T, S) for the backward. */
+void ck_attention_forward(const ck_attention_shape *s, const float *q, const float *k, const float *v,
+                          const uint8_t *key_mask, float *out, float *probabilities, int threads);
+
+/* Adds dQ, dK and dV (each may be NULL) from dO and the forward's probabilities. */
+void ck_attention_backward(const ck_attention_shape *s, const float *q, const float *k, const float *v,
+                           const float *probabilities, const float *grad_out, float *grad_q, float *grad_k,
+                           float *grad_v, int threads);
+
 /* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
 uint16_t ck_float_to_half(float f);
 float ck_half_to_float(uint16_t h);
