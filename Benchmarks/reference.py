@@ -26,13 +26,17 @@ SHAPES = {
               connections=[(3, 3), (7, 7)], new_tokens=112),
     "M": dict(vocab=512, seq=256, batch=8, anchor=(512, 12, 8, 2048), augment=(256, 8, 8, 1024),
               connections=[(5, 3), (11, 7)], new_tokens=64),
+    # SmolLM2-135M's shape (3 key/value heads, tied embeddings) as anchor and as one augment.
+    "SmolLM2": dict(vocab=49152, seq=256, batch=4, anchor=(576, 30, 9, 1536), augment=(576, 30, 9, 1536),
+                    kv_heads=3, tied=True, augments=1, bridge_heads=9,
+                    connections=[(i, i) for i in range(3, 30, 4)], new_tokens=32),
 }
 
 
-def llama(vocab, seq, width, layers, heads, ffn):
+def llama(vocab, seq, width, layers, heads, ffn, kv_heads=None, tied=False):
     cfg = LlamaConfig(vocab_size=vocab, hidden_size=width, intermediate_size=ffn, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=seq,
-                      tie_word_embeddings=False)
+                      num_attention_heads=heads, num_key_value_heads=kv_heads or heads, max_position_embeddings=seq,
+                      tie_word_embeddings=tied)
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg).float().eval()
     for p in model.parameters():
@@ -72,11 +76,14 @@ class Composition(nn.Module):
     def __init__(self, shape):
         super().__init__()
         v, seq = shape["vocab"], shape["seq"]
-        self.anchor = llama(v, seq, *shape["anchor"])
-        self.augments = [llama(v, seq, *shape["augment"]) for _ in range(2)]
+        extra = dict(kv_heads=shape.get("kv_heads"), tied=shape.get("tied", False))
+        self.anchor = llama(v, seq, *shape["anchor"], **extra)
+        self.augments = [llama(v, seq, *shape["augment"], **extra) for _ in range(shape.get("augments", 2))]
         self.connections = shape["connections"]
         d_anchor, d_aug = shape["anchor"][0], shape["augment"][0]
-        self.bridges = nn.ModuleList(nn.ModuleList(Bridge(d_aug, d_anchor, 8) for _ in self.connections) for _ in self.augments)
+        heads = shape.get("bridge_heads", 8)
+        self.bridges = nn.ModuleList(nn.ModuleList(Bridge(d_aug, d_anchor, heads) for _ in self.connections)
+                                     for _ in self.augments)
         self.aug_states = None
         for j, (anchor_layer, _) in enumerate(self.connections):
             self.anchor.model.layers[anchor_layer].register_forward_hook(self._hook(j))
@@ -102,16 +109,21 @@ def training_flops_per_token(shape):
     """The cost model of `calm bench` (CostReport): 2 FLOPs per multiply-add."""
     seq, span = shape["seq"], max(1, shape["seq"] // 2)
 
+    kv = shape.get("kv_heads")
+    augment_count = shape.get("augments", 2)
+
     def block(width, heads, ffn, span):
-        return 2 * (4 * width * width + 3 * width * ffn + 2 * span * width)
+        head_dim = width // heads
+        projections = width * head_dim * (2 * heads + 2 * (kv or heads))
+        return 2 * (projections + 3 * width * ffn + 2 * span * width)
 
     aw, al, ah, af = shape["anchor"]
     gw, gl, gh, gf = shape["augment"]
     head = 2 * aw * shape["vocab"]
     lowest = min(a for a, _ in shape["connections"])
     deepest = max(g for _, g in shape["connections"])
-    bridge = len(shape["connections"]) * 2 * (2 * (gw * aw + 4 * aw * aw + aw) + 4 * span * aw)
-    augments = 2 * (deepest + 1) * block(gw, gh, gf, span)
+    bridge = len(shape["connections"]) * augment_count * (2 * (gw * aw + 4 * aw * aw + aw) + 4 * span * aw)
+    augments = augment_count * (deepest + 1) * block(gw, gh, gf, span)
     anchor = al * block(aw, ah, af, span) + head
     backward = (al - lowest - 1) * block(aw, ah, af, span) + head + 2 * bridge
     return augments + anchor + bridge + backward
@@ -119,7 +131,7 @@ def training_flops_per_token(shape):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default="S", choices=["S", "M"])
+    ap.add_argument("--config", default="S", choices=list(SHAPES))
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -11,12 +11,15 @@ struct Bench: ParsableCommand {
             S: vocab 64, sequence 128, batch 16; anchor 256 wide, 8 blocks, 8 heads, FFN 1024; two augments \
             128 wide, 8 blocks, 4 heads, FFN 512; connections (3,3) and (7,7). M: vocab 512, sequence 256, \
             batch 8; anchor 512 wide, 12 blocks, 8 heads, FFN 2048; two augments 256 wide, 8 blocks, 8 heads, \
-            FFN 1024; connections (5,3) and (11,7). Benchmarks/reference.py measures the same in PyTorch.
+            FFN 1024; connections (5,3) and (11,7). SmolLM2: SmolLM2-135M's shape (vocab 49,152, 30 blocks, \
+            576 wide, 9 heads, 3 key/value heads, FFN 1536, tied embeddings) as anchor and as one augment, \
+            sequence 256, batch 4, a bridge every 4 blocks ((3,3), (7,7) ... (27,27)). Benchmarks/reference.py \
+            measures the same in PyTorch.
             """)
 
-    enum Size: String, ExpressibleByArgument { case S, M }
+    enum Size: String, ExpressibleByArgument { case S, M, SmolLM2 }
 
-    @Option(help: "Shape set: S or M.") var config: Size = .S
+    @Option(help: "Shape set: S, M or SmolLM2.") var config: Size = .S
     @OptionGroup var checkpoint: CheckpointBenchOptions
     @Option(parsing: .unconditional, help: "Timed training steps (after one warm-up step); 0 measures decoding only.") var steps = 5
     @Flag(help: "Print one JSON object.") var json = false
@@ -25,23 +28,33 @@ struct Bench: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     struct Shapes {
+        struct Model { var width: Int, layers: Int, heads: Int, ffn: Int, kvHeads: Int? = nil, tied = false }
         var vocab: Int, sequence: Int, batch: Int
-        var anchor: (width: Int, layers: Int, heads: Int, ffn: Int)
-        var augment: (width: Int, layers: Int, heads: Int, ffn: Int)
+        var anchor: Model, augments: [Model]
         var connections: [Connection]
         var newTokens: Int
+        var bridgeHeads = 8
     }
 
     var shapes: Shapes {
         switch config {
         case .S:
-            return Shapes(vocab: 64, sequence: 128, batch: 16, anchor: (256, 8, 8, 1024), augment: (128, 8, 4, 512),
+            let augment = Shapes.Model(width: 128, layers: 8, heads: 4, ffn: 512)
+            return Shapes(vocab: 64, sequence: 128, batch: 16, anchor: .init(width: 256, layers: 8, heads: 8, ffn: 1024),
+                          augments: [augment, augment],
                           connections: [Connection(anchorLayer: 3, augmentLayer: 3), Connection(anchorLayer: 7, augmentLayer: 7)],
                           newTokens: 112)
         case .M:
-            return Shapes(vocab: 512, sequence: 256, batch: 8, anchor: (512, 12, 8, 2048), augment: (256, 8, 8, 1024),
+            let augment = Shapes.Model(width: 256, layers: 8, heads: 8, ffn: 1024)
+            return Shapes(vocab: 512, sequence: 256, batch: 8, anchor: .init(width: 512, layers: 12, heads: 8, ffn: 2048),
+                          augments: [augment, augment],
                           connections: [Connection(anchorLayer: 5, augmentLayer: 3), Connection(anchorLayer: 11, augmentLayer: 7)],
                           newTokens: 64)
+        case .SmolLM2:
+            let smol = Shapes.Model(width: 576, layers: 30, heads: 9, ffn: 1536, kvHeads: 3, tied: true)
+            return Shapes(vocab: 49_152, sequence: 256, batch: 4, anchor: smol, augments: [smol],
+                          connections: stride(from: 3, to: 30, by: 4).map { Connection(anchorLayer: $0, augmentLayer: $0) },
+                          newTokens: 32, bridgeHeads: 9)
         }
     }
 
@@ -50,13 +63,15 @@ struct Bench: ParsableCommand {
         try runtime.apply()
         if checkpoint.isRequested { return try checkpoint.run(json: json) }
         let s = shapes
-        func lm(_ p: (width: Int, layers: Int, heads: Int, ffn: Int), seed: UInt64) throws -> TransformerLM {
+        func lm(_ p: Shapes.Model, seed: UInt64) throws -> TransformerLM {
             try TransformerLM(config: .llama(vocabSize: s.vocab, hiddenSize: p.width, numLayers: p.layers, numHeads: p.heads,
-                                             intermediateSize: p.ffn, maxPositions: s.sequence), seed: seed)
+                                             numKVHeads: p.kvHeads, intermediateSize: p.ffn, maxPositions: s.sequence,
+                                             tiedEmbeddings: p.tied), seed: seed)
         }
-        let model = try ComposedModel(anchor: try lm(s.anchor, seed: 1), augments: [
-            ("a", try lm(s.augment, seed: 2), s.connections), ("b", try lm(s.augment, seed: 3), s.connections),
-        ], heads: 8, seed: 4)
+        let augments = try s.augments.enumerated().map { i, shape in
+            (["a", "b", "c", "d"][i], try lm(shape, seed: UInt64(2 + i)), s.connections)
+        }
+        let model = try ComposedModel(anchor: try lm(s.anchor, seed: 1), augments: augments, heads: s.bridgeHeads, seed: 4)
         // Bridges start with zero output weights; give them values so every path does real work.
         var g = SeededGenerator(seed: 5)
         for (name, t) in model.parameters where name.hasSuffix("o_proj.weight") || name.hasSuffix("gate.weight") {

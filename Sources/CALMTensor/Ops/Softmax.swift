@@ -123,31 +123,41 @@ extension Tensor {
         let logits = self
         let n = logits.lastDim, rows = logits.rowCount
         precondition(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) rows")
-        var total: Float = 0
-        var counted = 0
+        for r in 0..<rows where targets[r] >= n {
+            preconditionFailure("crossEntropy: target \(targets[r]) outside vocabulary \(n)")
+        }
+        let grain = Parallel.rowGrain(width: n)
         var lse = [Float](repeating: 0, count: rows)
         logits.data.withUnsafeBufferPointer { x in
-            for r in 0..<rows where targets[r] >= 0 {
-                precondition(targets[r] < n, "crossEntropy: target \(targets[r]) outside vocabulary \(n)")
-                let row = x.baseAddress! + r * n
-                lse[r] = RowKernels.logSumExp(row, n)
-                total += lse[r] - row[targets[r]]
-                counted += 1
+            lse.withUnsafeMutableBufferPointer { lse in
+                let x = x.baseAddress!, lse = lse.baseAddress!
+                Parallel.forRanges(rows, grain: grain) { range in
+                    for r in range where targets[r] >= 0 { lse[r] = RowKernels.logSumExp(x + r * n, n) }
+                }
             }
+        }
+        var total: Float = 0
+        var counted = 0
+        for r in 0..<rows where targets[r] >= 0 {
+            total += lse[r] - logits.data[r * n + targets[r]]
+            counted += 1
         }
         let scale: Float = counted == 0 ? 0 : 1 / Float(counted)
         return .result(shape: [], data: [total * scale], inputs: [logits], family: .softmax) { out in
             let g = out.grad![0] * scale
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            defer { scratch.deallocate() }
             logits.withGradBuffer { gl in
                 logits.data.withUnsafeBufferPointer { x in
-                    for r in 0..<rows where targets[r] >= 0 {
-                        let base = r * n
-                        scratch.update(from: x.baseAddress! + base, count: n)
-                        _ = FastMath.expShifted(scratch, n, shift: lse[r])  // softmax probabilities
-                        for j in 0..<n { gl[base + j] += g * scratch[j] }
-                        gl[base + targets[r]] -= g
+                    let gl = gl.baseAddress!, x = x.baseAddress!
+                    Parallel.forRanges(rows, grain: grain) { range in
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        defer { scratch.deallocate() }
+                        for r in range where targets[r] >= 0 {
+                            let base = r * n
+                            scratch.update(from: x + base, count: n)
+                            _ = FastMath.expShifted(scratch, n, shift: lse[r])  // softmax probabilities
+                            for j in 0..<n { gl[base + j] += g * scratch[j] }
+                            gl[base + targets[r]] -= g
+                        }
                     }
                 }
             }
