@@ -1,8 +1,11 @@
-/// Vectorised elementary functions for the row kernels (softmax, log-sum-exp).
+import CKernels
+
+/// Vectorised elementary functions for the row kernels (softmax, log-sum-exp, sigmoid).
 ///
 /// `exp` writes x = n·ln2 + y with integer n and |y| <= ln2/2, evaluates e^y with a degree-6
 /// polynomial and scales by 2^n through the exponent bits; relative error is below 1e-6 over
-/// the float range (tested), and -inf maps to 0.
+/// the float range (tested), and -inf maps to 0. The loops over rows run the same polynomial in
+/// CKernels (vectormath.c), eight lanes per AVX2 instruction.
 enum FastMath {
     @inline(__always)
     static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
@@ -37,59 +40,21 @@ enum FastMath {
         exp(SIMD8(repeating: x))[0]
     }
 
-    /// row[j] = exp(row[j] - shift) for j < n; returns the sum.
+    /// row[j] = exp(row[j] - shift) for j < n; returns the sum (the C kernel, eight lanes with AVX2).
     @inline(__always)
     static func expShifted(_ row: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
-        var sum = SIMD8<Float>(repeating: 0)
-        var j = 0
-        let raw = UnsafeMutableRawPointer(row)
-        while j + 8 <= n {
-            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)
-            let e = exp(v - shift)
-            raw.storeBytes(of: e, toByteOffset: j * 4, as: SIMD8<Float>.self)
-            sum += e
-            j += 8
-        }
-        var total = sum.sum()
-        while j < n {
-            let e = exp(row[j] - shift)
-            row[j] = e
-            total += e
-            j += 1
-        }
-        return total
+        ck_exp_shifted(row, Int64(n), shift)
     }
 
     /// sum_j exp(row[j] - shift) without writing.
     @inline(__always)
     static func sumExpShifted(_ row: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
-        var sum = SIMD8<Float>(repeating: 0)
-        var j = 0
-        let raw = UnsafeRawPointer(row)
-        while j + 8 <= n {
-            sum += exp(raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self) - shift)
-            j += 8
-        }
-        var total = sum.sum()
-        while j < n {
-            total += exp(row[j] - shift)
-            j += 1
-        }
-        return total
+        ck_sum_exp_shifted(row, Int64(n), shift)
     }
 
     /// dst[i] = 1 / (1 + exp(-src[i])) for i < n.
+    @inline(__always)
     static func sigmoid(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        let input = UnsafeRawPointer(src), output = UnsafeMutableRawPointer(dst)
-        while i + 8 <= n {
-            let x = input.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            output.storeBytes(of: 1 / (1 + exp(-x)), toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n {
-            dst[i] = 1 / (1 + exp(-src[i]))
-            i += 1
-        }
+        ck_sigmoid(src, dst, Int64(n))
     }
 }

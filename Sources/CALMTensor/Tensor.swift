@@ -65,6 +65,20 @@ public final class Tensor {
     /// Zeroes (drops) the gradient buffer.
     public func zeroGrad() { grad = nil }
 
+    /// Runs `body` on the gradient buffer with `accumulate` false when this is the first
+    /// gradient (the buffer is then uninitialised and `body` must write every element) and
+    /// true when `body` must add to what is there. Saves the zero fill of `withGradBuffer`
+    /// where a kernel can either write or add (a GEMM's beta).
+    @inline(__always)
+    func withGradOutput<R>(_ body: (UnsafeMutableBufferPointer<Float>, _ accumulate: Bool) -> R) -> R {
+        if grad == nil {
+            var result: R?
+            grad = [Float].uninitialized(count: data.count) { result = body($0, false) }
+            return result!
+        }
+        return grad!.withUnsafeMutableBufferPointer { body($0, true) }
+    }
+
     /// Returns the gradient buffer, allocating zeros on first use.
     @inline(__always)
     func withGradBuffer<R>(_ body: (UnsafeMutableBufferPointer<Float>) -> R) -> R {

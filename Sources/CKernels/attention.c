@@ -70,15 +70,6 @@ static void accumulate_portable(const float *w, int64_t wsi, int64_t wsj, int ro
         }
 }
 
-static float exp_shifted_portable(float *row, int64_t n, float shift) {
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        row[j] = expf(row[j] - shift);
-        sum += row[j];
-    }
-    return sum;
-}
-
 #if defined(__x86_64__)
 #define CK_AVX2 __attribute__((target("avx2,fma")))
 
@@ -167,50 +158,6 @@ CK_AVX2 static void accumulate_avx2(const float *w, int64_t wsi, int64_t wsj, in
     }
 }
 
-/* e^x with the polynomial of CALMTensor's FastMath.exp (relative error below 1e-6; x below
-   -87 gives exactly 0, so masked scores vanish). */
-CK_AVX2 static inline __m256 exp_avx2(__m256 x) {
-    const __m256 clamped = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), _mm256_set1_ps(-87.0f));
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    const __m256 shifted = _mm256_fmadd_ps(clamped, _mm256_set1_ps(1.4426950408889634f), magic);
-    const __m256 n = _mm256_sub_ps(shifted, magic);
-    const __m256i nBits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
-    __m256 y = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), clamped);
-    y = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), y);
-    __m256 p = _mm256_set1_ps(1.0f / 720);
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
-    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(nBits, _mm256_set1_epi32(127)), 23));
-    const __m256 result = _mm256_mul_ps(p, scale);
-    return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ), result);
-}
-
-CK_AVX2 static float exp_shifted_avx2(float *row, int64_t n, float shift) {
-    const __m256 s = _mm256_set1_ps(shift);
-    __m256 sum = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(row + j), s));
-        _mm256_storeu_ps(row + j, e);
-        sum = _mm256_add_ps(sum, e);
-    }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, sum);
-    float total = 0.0f;
-    for (int l = 0; l < 8; l++) total += lanes[l];
-    if (j < n) {
-        float tail[8] = {0};
-        const int64_t left = n - j;
-        for (int64_t l = 0; l < left; l++) tail[l] = row[j + l] - shift;
-        _mm256_storeu_ps(tail, exp_avx2(_mm256_loadu_ps(tail)));
-        for (int64_t l = 0; l < left; l++) { row[j + l] = tail[l]; total += tail[l]; }
-    }
-    return total;
-}
 #endif
 
 static void scores(const attention_job *job, const float *a, int64_t lda, int rows, const float *bt, int64_t ldb,
@@ -227,13 +174,6 @@ static void accumulate(const attention_job *job, const float *w, int64_t wsi, in
     if (!job->portable) { accumulate_avx2(w, wsi, wsj, rows, j0, j1, b, ldb, d, alpha, c, ldc, add); return; }
 #endif
     accumulate_portable(w, wsi, wsj, rows, j0, j1, b, ldb, d, alpha, c, ldc, add);
-}
-
-static float exp_shifted(const attention_job *job, float *row, int64_t n, float shift) {
-#if defined(__x86_64__)
-    if (!job->portable) return exp_shifted_avx2(row, n, shift);
-#endif
-    return exp_shifted_portable(row, n, shift);
 }
 
 static inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
@@ -262,7 +202,7 @@ static void softmax_row(const attention_job *job, float *row, int64_t b, int64_t
         for (int64_t j = 0; j < width; j++) row[j] = 0.0f;
         return;
     }
-    const float inverse = 1.0f / exp_shifted(job, row, visible, largest);
+    const float inverse = 1.0f / ck_exp_shifted(row, visible, largest);
     for (int64_t j = 0; j < visible; j++) row[j] *= inverse;
     for (int64_t j = visible; j < width; j++) row[j] = 0.0f;
 }

@@ -78,4 +78,29 @@ struct FastMathTests {
         #expect(abs(Double(sum) - expected) / expected < 1e-6)
         #expect(row[2] == 0 && row[9] == 0)
     }
+
+    /// The row kernels (C, eight lanes at a time) against the library, tails included, and a
+    /// NaN stays a NaN: a diverging run must see it in its loss rather than a clamped value.
+    @Test func rowKernelsMatchTheLibraryAndKeepNaN() {
+        for n in [1, 7, 8, 13, 64] {
+            let x = (0..<n).map { Float($0) * 0.73 - 4 }
+            var row = x
+            let sum = row.withUnsafeMutableBufferPointer { FastMath.expShifted($0.baseAddress!, n, shift: 1.5) }
+            let onlySum = x.withUnsafeBufferPointer { FastMath.sumExpShifted($0.baseAddress!, n, shift: 1.5) }
+            let exact = x.map { Foundation.exp(Double($0) - 1.5) }
+            #expect(zip(row, exact).allSatisfy { abs(Double($0) - $1) <= 1e-6 * $1 })
+            #expect(abs(Double(sum) - exact.reduce(0, +)) <= 1e-5 * exact.reduce(0, +))
+            #expect(onlySum == sum)
+            var sig = [Float](repeating: 0, count: n)
+            x.withUnsafeBufferPointer { xp in sig.withUnsafeMutableBufferPointer { FastMath.sigmoid(xp.baseAddress!, $0.baseAddress!, n) } }
+            #expect(zip(sig, x).allSatisfy { abs(Double($0) - 1 / (1 + Foundation.exp(-Double($1)))) < 1e-6 })
+        }
+        var withNaN: [Float] = [0, 1, .nan, 2, 3, 4, 5, 6, 7]
+        let sum = withNaN.withUnsafeMutableBufferPointer { FastMath.expShifted($0.baseAddress!, $0.count, shift: 0) }
+        #expect(sum.isNaN && withNaN[2].isNaN)
+        var sig = [Float](repeating: 0, count: 9)
+        withNaN = [0, 1, .nan, 2, 3, 4, 5, 6, 7]
+        withNaN.withUnsafeBufferPointer { xp in sig.withUnsafeMutableBufferPointer { FastMath.sigmoid(xp.baseAddress!, $0.baseAddress!, 9) } }
+        #expect(sig[2].isNaN && !sig[3].isNaN)
+    }
 }

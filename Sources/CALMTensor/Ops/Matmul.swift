@@ -48,12 +48,12 @@ extension Tensor {
         return .result(shape: outShape, data: out, inputs: inputs, family: .matmul) { out in
             out.grad!.withUnsafeBufferPointer { g in
                 if x.requiresGrad {
-                    x.withGradBuffer { gx in
+                    x.withGradOutput { gx, accumulate in
                         weight.data.withUnsafeBufferPointer { wp in
-                            // dX (rows, in) += dY (rows, out) · W (out, in)
+                            // dX (rows, in) (+)= dY (rows, out) · W (out, in)
                             BLAS.gemm(transA: false, transB: false, m: rows, n: inF, k: outF,
                                       a: g.baseAddress!, lda: outF, b: wp.baseAddress!, ldb: inF,
-                                      beta: 1, c: gx.baseAddress!, ldc: inF)
+                                      beta: accumulate ? 1 : 0, c: gx.baseAddress!, ldc: inF)
                         }
                     }
                 }

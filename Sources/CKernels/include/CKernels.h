@@ -71,6 +71,16 @@ void ck_attention_backward(const ck_attention_shape *s, const float *q, const fl
                            const float *probabilities, const float *grad_out, float *grad_q, float *grad_k,
                            float *grad_v, int threads);
 
+/* row[j] = e^(row[j] - shift) for j < n; returns their sum. e^x below -87 is exactly 0 (a
+   masked score), relative error below 1e-6 elsewhere (CALMTensor's FastMath polynomial). */
+float ck_exp_shifted(float *row, int64_t n, float shift);
+
+/* sum_j e^(row[j] - shift), row unchanged. */
+float ck_sum_exp_shifted(const float *row, int64_t n, float shift);
+
+/* y[i] = 1 / (1 + e^-x[i]); y may be x. */
+void ck_sigmoid(const float *x, float *y, int64_t n);
+
 /* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
 uint16_t ck_float_to_half(float f);
 float ck_half_to_float(uint16_t h);

@@ -1,0 +1,114 @@
+#include "internal.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Element-wise exponentials for softmax rows, log-sum-exp and sigmoid-gated activations.
+   The AVX2 path evaluates the same polynomial as CALMTensor's FastMath.exp (x = n ln2 + y,
+   degree-6 polynomial for e^y, 2^n through the exponent bits) eight lanes at a time; Swift
+   code here is compiled for baseline x86-64 and would run it as two SSE halves. */
+
+#if defined(__x86_64__)
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+
+CK_AVX2 static inline __m256 exp8(__m256 x) {
+    /* min/max return their second operand when either is NaN: x goes second, so a NaN stays a
+       NaN (a diverging run's loss must show it) instead of becoming a clamp bound. */
+    const __m256 clamped = _mm256_max_ps(_mm256_set1_ps(-87.0f), _mm256_min_ps(_mm256_set1_ps(88.0f), x));
+    const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    const __m256 shifted = _mm256_fmadd_ps(clamped, _mm256_set1_ps(1.4426950408889634f), magic);
+    const __m256 n = _mm256_sub_ps(shifted, magic);
+    const __m256i nBits = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    __m256 y = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), clamped); /* Cody-Waite: exact reduction */
+    y = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), y);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(1.0f));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(nBits, _mm256_set1_epi32(127)), 23));
+    /* Below the clamp the true value underflows: exact zeros (masked scores, -inf). */
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ), _mm256_mul_ps(p, scale));
+}
+
+CK_AVX2 static inline float sum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* The first `left` (< 8) lanes from p, the rest `fill`. */
+CK_AVX2 static inline __m256 load_partial(const float *p, int64_t left, float fill) {
+    float lanes[8];
+    for (int l = 0; l < 8; l++) lanes[l] = l < left ? p[l] : fill;
+    return _mm256_loadu_ps(lanes);
+}
+
+CK_AVX2 static float exp_shifted_avx2(float *row, int64_t n, float shift, int write) {
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256 sum = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), s));
+        if (write) _mm256_storeu_ps(row + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float total = sum8(sum);
+    if (j < n) { /* the tail as one partial vector */
+        float lanes[8];
+        _mm256_storeu_ps(lanes, exp8(_mm256_sub_ps(load_partial(row + j, n - j, 0.0f), s)));
+        for (int64_t l = 0; l < n - j; l++) {
+            if (write) row[j + l] = lanes[l];
+            total += lanes[l];
+        }
+    }
+    return total;
+}
+
+CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, _mm256_loadu_ps(x + i))))));
+    if (i < n) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, load_partial(x + i, n - i, 0.0f))))));
+        for (int64_t l = 0; l < n - i; l++) y[i + l] = lanes[l];
+    }
+}
+#endif
+
+static float exp_shifted_portable(float *row, int64_t n, float shift, int write) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float e = expf(row[j] - shift);
+        if (write) row[j] = e;
+        sum += e;
+    }
+    return sum;
+}
+
+float ck_exp_shifted(float *row, int64_t n, float shift) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) return exp_shifted_avx2(row, n, shift, 1);
+#endif
+    return exp_shifted_portable(row, n, shift, 1);
+}
+
+float ck_sum_exp_shifted(const float *row, int64_t n, float shift) {
+    /* write = 0: the row is only read */
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) return exp_shifted_avx2((float *)row, n, shift, 0);
+#endif
+    return exp_shifted_portable((float *)row, n, shift, 0);
+}
+
+void ck_sigmoid(const float *x, float *y, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) { sigmoid_avx2(x, y, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
