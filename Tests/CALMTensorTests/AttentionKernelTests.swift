@@ -133,6 +133,12 @@ struct AttentionKernelTests {
         }
     }
 
+    @Test func oneTensorAsQueryKeyAndValue() {
+        // The op sums the three roles' gradients separately when they share a tensor.
+        let x = random([1, 6, 2, 8], seed: 64, std: 0.5)
+        checkGradients([x]) { t in Tensor.attention(query: t[0], key: t[0], value: t[0], causal: true) }
+    }
+
     @Test func gradientsThroughTheOpMatchFiniteDifferences() {
         // Head dimension 16: the vector path (3 and 4 in OpGradientTests take the plain one).
         let q = random([2, 5, 4, 16], seed: 61, std: 0.5), k = random([2, 5, 2, 16], seed: 62, std: 0.5)

@@ -96,12 +96,13 @@ extension Tensor {
                                    queryOffset: queryOffset, causal: causal, window: window, scale: scale)
         if let keyMask { precondition(keyMask.count == shape.batch * shape.keys, "attention: key mask size") }
         let needsGraph = GradientMode.isEnabled && (query.requiresGrad || key.requiresGrad || value.requiresGrad)
-        var out = [Float](repeating: 0, count: query.count)
-        var probs = needsGraph ? [Float](repeating: 0, count: shape.batch * shape.heads * shape.queries * shape.keys) : []
-        query.data.withUnsafeBufferPointer { qp in
-            key.data.withUnsafeBufferPointer { kp in
-                value.data.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { o in
+        // The kernel writes every element of both (zeros where no key is visible).
+        let probabilityCount = needsGraph ? shape.batch * shape.heads * shape.queries * shape.keys : 0
+        var probs = [Float].uninitialized(count: probabilityCount) { _ in }
+        let out = [Float].uninitialized(count: query.count) { o in
+            query.data.withUnsafeBufferPointer { qp in
+                key.data.withUnsafeBufferPointer { kp in
+                    value.data.withUnsafeBufferPointer { vp in
                         probs.withUnsafeMutableBufferPointer { pp in
                             AttentionKernel.forward(shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
                                                     keyMask: keyMask, out: o.baseAddress!,
@@ -112,36 +113,38 @@ extension Tensor {
             }
         }
         return .result(shape: query.shape, data: out, inputs: [query, key, value], family: .attention) { out in
-            let gq: [Float]? = query.requiresGrad ? [Float](repeating: 0, count: query.count) : nil
-            var gk: [Float]? = key.requiresGrad ? [Float](repeating: 0, count: key.count) : nil
-            var gv: [Float]? = value.requiresGrad ? [Float](repeating: 0, count: value.count) : nil
-            var gqBuf = gq
-            func withOptional(_ a: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> Void) {
-                if a == nil { body(nil) } else { a!.withUnsafeMutableBufferPointer { body($0.baseAddress!) } }
-            }
-            query.data.withUnsafeBufferPointer { qp in
-                key.data.withUnsafeBufferPointer { kp in
-                    value.data.withUnsafeBufferPointer { vp in
-                        probs.withUnsafeBufferPointer { pp in
-                            out.grad!.withUnsafeBufferPointer { g in
-                                withOptional(&gqBuf) { dq in
-                                    withOptional(&gk) { dk in
-                                        withOptional(&gv) { dv in
-                                            AttentionKernel.backward(
-                                                shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
-                                                probabilities: pp.baseAddress!, gradOut: g.baseAddress!,
-                                                gradQ: dq, gradK: dk, gradV: dv)
-                                        }
-                                    }
+            func run(_ dq: UnsafeMutablePointer<Float>?, _ dk: UnsafeMutablePointer<Float>?, _ dv: UnsafeMutablePointer<Float>?) {
+                query.data.withUnsafeBufferPointer { qp in
+                    key.data.withUnsafeBufferPointer { kp in
+                        value.data.withUnsafeBufferPointer { vp in
+                            probs.withUnsafeBufferPointer { pp in
+                                out.grad!.withUnsafeBufferPointer { g in
+                                    AttentionKernel.backward(
+                                        shape, q: qp.baseAddress!, k: kp.baseAddress!, v: vp.baseAddress!,
+                                        probabilities: pp.baseAddress!, gradOut: g.baseAddress!, gradQ: dq, gradK: dk, gradV: dv)
                                 }
                             }
                         }
                     }
                 }
             }
-            for (t, g) in [(query, gqBuf), (key, gk), (value, gv)] {
-                guard let g else { continue }
-                t.withGradBuffer { dst in for i in 0..<dst.count { dst[i] += g[i] } }
+            func withGrad(_ t: Tensor, _ body: (UnsafeMutablePointer<Float>?) -> Void) {
+                if t.requiresGrad { t.withGradBuffer { body($0.baseAddress!) } } else { body(nil) }
+            }
+            if query !== key && query !== value && key !== value {
+                // The kernel adds straight into the three gradient buffers.
+                withGrad(query) { dq in withGrad(key) { dk in withGrad(value) { dv in run(dq, dk, dv) } } }
+                return
+            }
+            // One tensor in two roles (self-attention on a shared buffer): separate sums first.
+            func buffer(_ t: Tensor) -> [Float]? { t.requiresGrad ? [Float](repeating: 0, count: t.count) : nil }
+            var gq = buffer(query), gk = buffer(key), gv = buffer(value)
+            func withOptional(_ a: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> Void) {
+                if a == nil { body(nil) } else { a!.withUnsafeMutableBufferPointer { body($0.baseAddress!) } }
+            }
+            withOptional(&gq) { dq in withOptional(&gk) { dk in withOptional(&gv) { dv in run(dq, dk, dv) } } }
+            for (t, g) in [(query, gq), (key, gk), (value, gv)] {
+                if let g { t.accumulateGrad(g) }
             }
         }
     }
