@@ -3,7 +3,7 @@ import CALMTensor
 
 /// Options every compute-heavy command shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "OpenBLAS threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for matrix products, attention and element-wise work (default: all cores).")
     var threads: Int?
 
     func apply() throws {
