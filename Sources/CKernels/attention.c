@@ -196,15 +196,13 @@ static void softmax_row(const attention_job *job, float *row, int64_t b, int64_t
     if (job->key_mask)
         for (int64_t j = low; j < visible; j++)
             if (!job->key_mask[b * s->keys + j]) row[j] = -INFINITY;
-    float largest = -INFINITY;
-    for (int64_t j = 0; j < visible; j++) largest = row[j] > largest ? row[j] : largest;
+    const float largest = ck_row_max(row, visible);
     if (largest == -INFINITY) { /* nothing visible: the row's result is defined as zeros */
-        for (int64_t j = 0; j < width; j++) row[j] = 0.0f;
+        memset(row, 0, sizeof(float) * (size_t)width);
         return;
     }
-    const float inverse = 1.0f / ck_exp_shifted(row, visible, largest);
-    for (int64_t j = 0; j < visible; j++) row[j] *= inverse;
-    for (int64_t j = visible; j < width; j++) row[j] = 0.0f;
+    ck_scale_row(row, visible, 1.0f / ck_exp_shifted(row, visible, largest));
+    if (width > visible) memset(row + visible, 0, sizeof(float) * (size_t)(width - visible));
 }
 
 static void forward_tasks(void *ctx, int64_t begin, int64_t end) {
@@ -226,17 +224,22 @@ static void forward_tasks(void *ctx, int64_t begin, int64_t end) {
             const int rows = T - t0 < 4 ? (int)(T - t0) : 4;
             const int64_t width = visible_keys(s, t0 + rows - 1); /* the block's widest row */
             const int64_t width8 = round8(width);
-            // block (rows, width8) = scale · Q rows · Kᵀ
-            if (width8 > 0) scores(job, qh + t0 * qRow, qRow, rows, kt, padded, D, width8, s->scale, block, padded);
+            // The rows are computed where the backward reads them when their stride allows
+            // (S a multiple of 8), else in the scratch block and copied.
+            float *p = job->probs_out ? job->probs_out + ((b * H + h) * T + t0) * S : NULL;
+            const int inPlace = p && padded == S;
+            float *prob = inPlace ? p : block;
+            // prob rows (rows, width8) = scale · Q rows · Kᵀ
+            if (width8 > 0) scores(job, qh + t0 * qRow, qRow, rows, kt, padded, D, width8, s->scale, prob, padded);
             for (int i = 0; i < rows; i++)
-                softmax_row(job, block + i * padded, b, hidden_prefix(s, t0 + i), visible_keys(s, t0 + i), width8);
-            // O rows (rows, D) = P block (rows, width) · V (width, D)
-            accumulate(job, block, padded, 1, rows, 0, width, vh, kvRow, D, 1.0f, oh + t0 * qRow, qRow, 0);
-            if (job->probs_out)
+                softmax_row(job, prob + i * padded, b, hidden_prefix(s, t0 + i), visible_keys(s, t0 + i), width8);
+            // O rows (rows, D) = P rows (rows, width) · V (width, D)
+            accumulate(job, prob, padded, 1, rows, 0, width, vh, kvRow, D, 1.0f, oh + t0 * qRow, qRow, 0);
+            if (p)
                 for (int i = 0; i < rows; i++) {
-                    float *dst = job->probs_out + ((b * H + h) * T + t0 + i) * S;
-                    memcpy(dst, block + i * padded, sizeof(float) * (size_t)width);
-                    for (int64_t j = width; j < S; j++) dst[j] = 0.0f;
+                    const int64_t written = inPlace ? width8 : width;
+                    if (!inPlace) memcpy(p + i * S, block + i * padded, sizeof(float) * (size_t)width);
+                    if (S > written) memset(p + i * S + written, 0, sizeof(float) * (size_t)(S - written));
                 }
         }
     }

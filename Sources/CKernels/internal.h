@@ -30,6 +30,11 @@ static inline float ck_bits_float(uint32_t u) {
 
 static inline float ck_bf16_to_float(uint16_t h) { return ck_bits_float((uint32_t)h << 16); }
 
+/* The largest of row[0..n) (-inf for n = 0; NaNs are skipped) and row[j] *= factor, for the
+   attention kernels' softmax rows (vectormath.c). */
+float ck_row_max(const float *row, int64_t n);
+void ck_scale_row(float *row, int64_t n, float factor);
+
 /* The AVX2 versions (kernels.c picks them at run time when the CPU has AVX2, FMA and F16C). */
 void ck_dequantize_rows_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out);
 /* Whether `format` stores 32-value blocks with scales (multiplied against int16 activation

@@ -68,6 +68,24 @@ CK_AVX2 static float exp_shifted_avx2(float *row, int64_t n, float shift, int wr
     return total;
 }
 
+CK_AVX2 static float row_max_avx2(const float *row, int64_t n) {
+    __m256 best = _mm256_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) best = _mm256_max_ps(_mm256_loadu_ps(row + j), best); /* a NaN lane keeps best */
+    float lanes[8], largest = -INFINITY;
+    _mm256_storeu_ps(lanes, best);
+    for (int l = 0; l < 8; l++) largest = lanes[l] > largest ? lanes[l] : largest;
+    for (; j < n; j++) largest = row[j] > largest ? row[j] : largest;
+    return largest;
+}
+
+CK_AVX2 static void scale_row_avx2(float *row, int64_t n, float factor) {
+    const __m256 f = _mm256_set1_ps(factor);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), f));
+    for (; j < n; j++) row[j] *= factor;
+}
+
 CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     int64_t i = 0;
@@ -111,4 +129,20 @@ void ck_sigmoid(const float *x, float *y, int64_t n) {
     if (ck_uses_avx2()) { sigmoid_avx2(x, y, n); return; }
 #endif
     for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+float ck_row_max(const float *row, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) return row_max_avx2(row, n);
+#endif
+    float largest = -INFINITY;
+    for (int64_t j = 0; j < n; j++) largest = row[j] > largest ? row[j] : largest;
+    return largest;
+}
+
+void ck_scale_row(float *row, int64_t n, float factor) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) { scale_row_avx2(row, n, factor); return; }
+#endif
+    for (int64_t j = 0; j < n; j++) row[j] *= factor;
 }

@@ -57,7 +57,7 @@ typedef struct {
     int64_t window;          /* > 0: query at position p sees keys in (p - window, p]; 0: no window */
     int64_t kv_batch_stride; /* floats between batch entries of the keys and of the values */
     int causal;              /* query t sees keys at positions <= query_offset + t */
-    int portable;            /* 1: the plain C path even on an AVX2 CPU (tests compare both) */
+    int portable;            /* 1: plain C block products even on an AVX2 CPU (tests compare both) */
     float scale;
 } ck_attention_shape;
 
