@@ -1,8 +1,5 @@
 #include "internal.h"
 #include <stdlib.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 /* Multi-head attention, forward and backward, as one task per (batch row, head) in the pool
    (ck_parallel_for) instead of two small GEMMs per head.
@@ -71,8 +68,6 @@ static void accumulate_portable(const float *w, int64_t wsi, int64_t wsj, int ro
 }
 
 #if defined(__x86_64__)
-#define CK_AVX2 __attribute__((target("avx2,fma")))
-
 /* n must be a multiple of 8 (bt is padded with zero columns). */
 CK_AVX2 static void scores_avx2(const float *a, int64_t lda, int rows, const float *bt, int64_t ldb, int64_t d,
                                 int64_t n, float alpha, float *c, int64_t ldc) {

@@ -1,18 +1,7 @@
 #include "internal.h"
 #if defined(__x86_64__)
-#include <immintrin.h>
 
-/* AVX2 + FMA + F16C kernels. Each function carries its own target attribute instead of
-   compiling the target with -mavx2, so the portable code around them stays runnable on any
-   x86-64 CPU and kernels.c can choose at run time. */
-#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-CK_AVX2 static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+/* AVX2 + FMA + F16C kernels for the block formats (kernels.c chooses them at run time). */
 
 CK_AVX2 static inline __m256 low8(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)); }
 CK_AVX2 static inline __m256 high8(__m128i q) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8))); }
@@ -87,7 +76,7 @@ CK_AVX2 static float dot_row_blocks(int format, const uint8_t *row, int64_t cols
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d * a->scales[b]), _mm256_cvtepi32_ps(block_dot_i16(w0, w1, a->codes + b * CK_BLOCK)), acc);
         if (format == CK_Q4_1) offset = fmaf(m, a->sums[b], offset);
     }
-    return hsum(acc) + offset;
+    return ck_hsum8(acc) + offset;
 }
 
 /* The same for `rows` (at most 8) activation rows at once, each block widened once; every
@@ -113,7 +102,7 @@ CK_AVX2 static inline __attribute__((always_inline)) void dot_rows_blocks(int fo
             if (format == CK_Q4_1) offset[k] = fmaf(m, a[k].sums[b], offset[k]);
         }
     }
-    for (int k = 0; k < rows; k++) out[k] = hsum(acc[k]) + offset[k];
+    for (int k = 0; k < rows; k++) out[k] = ck_hsum8(acc[k]) + offset[k];
 }
 
 /* Eight rows: half the block widening of four per activation row (decode batches of 8-32). */
@@ -140,7 +129,7 @@ CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const
             acc = _mm256_fmadd_ps(bf16x8(row + 2 * c), _mm256_loadu_ps(xf + c), acc);
             acc2 = _mm256_fmadd_ps(bf16x8(row + 2 * c + 16), _mm256_loadu_ps(xf + c + 8), acc2);
         }
-        float sum = hsum(_mm256_add_ps(acc, acc2));
+        float sum = ck_hsum8(_mm256_add_ps(acc, acc2));
         for (; c < cols; c++) sum += ck_bf16_to_float(ck_load_u16(row + 2 * c)) * xf[c];
         return sum;
     }
@@ -155,7 +144,7 @@ CK_AVX2 static float dot_row(int format, const uint8_t *row, int64_t cols, const
             acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 24), _mm256_loadu_ps(xf + c + 24), acc3);
         }
         for (; c + 8 <= cols; c += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(xf + c), acc);
-        float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3)));
+        float sum = ck_hsum8(_mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3)));
         for (; c < cols; c++) sum += w[c] * xf[c];
         return sum;
     }

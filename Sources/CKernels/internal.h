@@ -6,6 +6,22 @@
 
 #define CK_BLOCK 32
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* AVX2 + FMA + F16C kernels carry this target attribute each instead of compiling their files
+   with -mavx2, so the portable code around them stays runnable on any x86-64 CPU and the
+   callers choose at run time (ck_uses_avx2 checks all three features). */
+#define CK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/* The sum of a vector's eight lanes. */
+CK_AVX2 static inline float ck_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
 /* Loads and stores go through memcpy: blocks are 18, 20 or 34 bytes long, so scales and
    quants are rarely aligned. */
 static inline uint16_t ck_load_u16(const uint8_t *p) {

@@ -1,7 +1,4 @@
 #include "internal.h"
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 /* Element-wise exponentials for softmax rows, log-sum-exp and sigmoid-gated activations.
    The AVX2 path evaluates the same polynomial as CALMTensor's FastMath.exp (x = n ln2 + y,
@@ -9,8 +6,6 @@
    code here is compiled for baseline x86-64 and would run it as two SSE halves. */
 
 #if defined(__x86_64__)
-#define CK_AVX2 __attribute__((target("avx2,fma")))
-
 CK_AVX2 static inline __m256 exp8(__m256 x) {
     /* min/max return their second operand when either is NaN: x goes second, so a NaN stays a
        NaN (a diverging run's loss must show it) instead of becoming a clamp bound. */
@@ -33,13 +28,6 @@ CK_AVX2 static inline __m256 exp8(__m256 x) {
     return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_LT_OQ), _mm256_mul_ps(p, scale));
 }
 
-CK_AVX2 static inline float sum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* The first `left` (< 8) lanes from p, the rest `fill`. */
 CK_AVX2 static inline __m256 load_partial(const float *p, int64_t left, float fill) {
     float lanes[8];
@@ -56,7 +44,7 @@ CK_AVX2 static float exp_shifted_avx2(float *row, int64_t n, float shift, int wr
         if (write) _mm256_storeu_ps(row + j, e);
         sum = _mm256_add_ps(sum, e);
     }
-    float total = sum8(sum);
+    float total = ck_hsum8(sum);
     if (j < n) { /* the tail as one partial vector */
         float lanes[8];
         _mm256_storeu_ps(lanes, exp8(_mm256_sub_ps(load_partial(row + j, n - j, 0.0f), s)));

@@ -32,7 +32,7 @@ extension Tensor {
     private func binary(_ other: Tensor, op: String, sign: Float) -> Tensor {
         let a = self, b = other
         let mode = Broadcast(a, b, op: op)
-        let out = Self.combine(a, b, mode) { x, y in x + sign * y }
+        let out = Self.combine(a.data, b.data, mode) { x, y in x + sign * y }
         return .result(shape: a.shape, data: out, inputs: [a, b], family: .elementwise) { out in
             let g = out.grad!
             if a.requiresGrad { a.accumulateGrad(g) }
@@ -64,19 +64,10 @@ extension Tensor {
     public func multiplying(_ other: Tensor) -> Tensor {
         let a = self, b = other
         let mode = Broadcast(a, b, op: "mul")
-        let out = Self.combine(a, b, mode) { x, y in x * y }
+        let out = Self.combine(a.data, b.data, mode) { x, y in x * y }
         return .result(shape: a.shape, data: out, inputs: [a, b], family: .elementwise) { out in
             let g = out.grad!
-            if a.requiresGrad {
-                a.withGradBuffer { ga in
-                    let da = ga.baseAddress!
-                    let product = Self.combine(Tensor(shape: a.shape, data: g), b, mode) { g, y in g * y }
-                    product.withUnsafeBufferPointer { p in
-                        let p = p.baseAddress!
-                        Parallel.forRanges(ga.count, grain: Parallel.elementGrain) { r in for i in r { da[i] += p[i] } }
-                    }
-                }
-            }
+            if a.requiresGrad { a.accumulateGrad(Self.combine(g, b.data, mode) { g, y in g * y }) }
             guard b.requiresGrad else { return }
             b.withGradBuffer { gb in
                 a.data.withUnsafeBufferPointer { ap in
@@ -106,10 +97,10 @@ extension Tensor {
 
     /// f(a[i], b[·]) for every element of `a`, with `b` broadcast as `mode` says, split over threads.
     @inline(__always)
-    private static func combine(_ a: Tensor, _ b: Tensor, _ mode: Broadcast, _ f: (Float, Float) -> Float) -> [Float] {
+    private static func combine(_ a: [Float], _ b: [Float], _ mode: Broadcast, _ f: (Float, Float) -> Float) -> [Float] {
         [Float].uninitialized(count: a.count) { o in
-            a.data.withUnsafeBufferPointer { ap in
-                b.data.withUnsafeBufferPointer { bp in
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
                     let o = o.baseAddress!, x = ap.baseAddress!, y = bp.baseAddress!
                     switch mode {
                     case .none:
