@@ -103,11 +103,11 @@ public enum BatchedDecoding {
             let anchorStates = rows![b]
             var out = anchorStates
             for (i, j) in targets {
-                let (delta, gate) = model.augments[i].bridges[j].cachedContribution(anchorStates: anchorStates,
-                                                                                    cache: state.bridgeCaches[i][j],
-                                                                                    confidence: confidence[b][i])
+                let gate: Tensor
+                (out, gate) = model.augments[i].bridges[j].cachedAdding(to: out, anchorStates: anchorStates,
+                                                                        cache: state.bridgeCaches[i][j],
+                                                                        confidence: confidence[b][i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
-                out = out.adding(delta)
             }
             rows![b] = out
         }

@@ -138,31 +138,34 @@ public final class Bridge {
         return (q, h)
     }
 
-    /// `g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z `(B, T, D_B)`,
-    /// and with confidence gates the augment's confidence features E_A `(B, T, 2)`.
-    private func gated(_ h: Tensor, _ z: Tensor, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
+    /// `stream + g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z
+    /// `(B, T, D_B)`, and with confidence gates the augment's confidence features E_A `(B, T, 2)`.
+    private func gated(_ h: Tensor, _ z: Tensor, confidence: Tensor?, stream: Tensor) -> (stream: Tensor, gate: Tensor) {
         var logit = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps)))
         if let gateFromConfidence {
             guard let confidence else { preconditionFailure("a confidence-gated bridge needs its augment's confidence") }
             logit = logit.adding(gateFromConfidence(confidence))
         }
         let g = logit.sigmoid()
-        return (output(z).multiplying(g), g)
+        return (stream.adding(output(z), scaledByRow: g), g)
     }
 
-    /// The gated contribution `g ⊙ y` `(B, T, D_B)` and the gate `(B, T, 1)` (training path).
-    func contribution(anchorStates: Tensor, keys: Tensor, values: Tensor, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
+    /// The anchor stream `(B, T, D_B)` with this bridge's gated contribution `g ⊙ y` added, and
+    /// the gate `(B, T, 1)`; `anchorStates` is the anchor block output the bridge reads (training path).
+    func adding(to stream: Tensor, anchorStates: Tensor, keys: Tensor, values: Tensor,
+                confidence: Tensor?) -> (stream: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence, stream: stream)
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
-    func cachedContribution(anchorStates: Tensor, cache: BridgeCache, confidence: Tensor?) -> (delta: Tensor, gate: Tensor) {
+    func cachedAdding(to stream: Tensor, anchorStates: Tensor, cache: BridgeCache,
+                      confidence: Tensor?) -> (stream: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence, stream: stream)
     }
 }

@@ -168,10 +168,11 @@ public final class ComposedModel {
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
             for (i, j) in targets {
-                let (delta, gate) = self.augments[i].bridges[j].contribution(
-                    anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values, confidence: confidence[i])
+                let gate: Tensor
+                (out, gate) = self.augments[i].bridges[j].adding(
+                    to: out, anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values,
+                    confidence: confidence[i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
-                out = out.adding(delta)
             }
             return out
         }.hidden[last]!
@@ -261,10 +262,10 @@ extension ComposedModel: IncrementalDecoder {
                 guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
                 var out = h
                 for (i, j) in targets {
-                    let (delta, gate) = self.augments[i].bridges[j].cachedContribution(
-                        anchorStates: h, cache: state.bridgeCaches[i][j], confidence: confidence[i])
+                    let gate: Tensor
+                    (out, gate) = self.augments[i].bridges[j].cachedAdding(
+                        to: out, anchorStates: h, cache: state.bridgeCaches[i][j], confidence: confidence[i])
                     gates?.record(GateKey(augment: i, connection: j), gate)
-                    out = out.adding(delta)
                 }
                 return out
             }

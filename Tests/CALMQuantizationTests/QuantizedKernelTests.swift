@@ -77,10 +77,13 @@ struct QuantizedKernelTests {
         var g = SeededGenerator(seed: 6)
         let x = Tensor(shape: [1, rows, inF], data: (0..<(rows * inF)).map { _ in g.nextNormal() })
         let bias = Tensor(shape: [outF], data: (0..<outF).map { _ in g.nextNormal() })
+        let residual = Tensor(shape: [1, rows, outF], data: (0..<(rows * outF)).map { _ in g.nextNormal() })
         for b in [nil, bias] {
-            let got = x.linear(q, bias: b), expected = x.linear(dense, bias: b)
-            #expect(got.shape == [1, rows, outF])
-            #expect(relativeError(got.data, expected.data) < 1e-4)
+            for r in [nil, residual] {
+                let got = x.linear(q, bias: b, residual: r), expected = x.linear(dense, bias: b, residual: r)
+                #expect(got.shape == [1, rows, outF])
+                #expect(relativeError(got.data, expected.data) < 1e-4)
+            }
         }
         // The portable matrix-vector kernel agrees too.
         var portable = [Float](repeating: 0, count: outF)
@@ -170,15 +173,17 @@ struct QuantizedKernelTests {
         var g = SeededGenerator(seed: 8)
         let xValues = (0..<(rows * inF)).map { _ in g.nextNormal() }
         let seed = (0..<(rows * outF)).map { _ in g.nextNormal() }
-        func gradients(_ weight: WeightMatrix) -> (x: [Float], bias: [Float]) {
+        func gradients(_ weight: WeightMatrix) -> (x: [Float], bias: [Float], residual: [Float]) {
             let x = Tensor(shape: [rows, inF], data: xValues, requiresGrad: true)
             let bias = Tensor(zeros: [outF], requiresGrad: true)
-            x.linear(weight, bias: bias).backward(seed: seed)
-            return (x.grad!, bias.grad!)
+            let residual = Tensor(zeros: [rows, outF], requiresGrad: true)
+            x.linear(weight, bias: bias, residual: residual).backward(seed: seed)
+            return (x.grad!, bias.grad!, residual.grad!)
         }
         let got = gradients(.quantized(q)), expected = gradients(.dense(dense))
         #expect(relativeError(got.x, expected.x) < 1e-4)
         #expect(relativeError(got.bias, expected.bias) < 1e-6)
+        #expect(got.residual == seed && expected.residual == seed)  // d(residual) is dY itself
         #expect(!q.requiresGrad)
     }
 

@@ -46,6 +46,32 @@ struct OpGradientTests {
         checkGradients([x, w]) { t in t[0].linear(t[1]) }
     }
 
+    /// The residual goes into the GEMM as C (beta = 1), or is added after the matrix-vector
+    /// product for one or two rows: values equal the unfused `linear + adding`, gradients
+    /// match finite differences.
+    @Test(arguments: [[2, 3, 5], [1, 2, 5]])
+    func linearWithResidual(inputShape: [Int]) {
+        let x = random(inputShape, seed: 12), w = random([4, 5], seed: 13), b = random([4], seed: 14)
+        let r = random(Array(inputShape.dropLast()) + [4], seed: 15)
+        for bias in [b, nil] {
+            let fused = x.linear(w, bias: bias, residual: r), unfused = x.linear(w, bias: bias).adding(r)
+            #expect(zip(fused.data, unfused.data).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
+        checkGradients([x, w, b, r]) { t in t[0].linear(t[1], bias: t[2], residual: t[3]) }
+        checkGradients([x, w, r]) { t in t[0].linear(t[1], residual: t[2]) }
+    }
+
+    @Test func addingScaledByRow() {
+        let a = random([2, 3, 4], seed: 16), y = random([2, 3, 4], seed: 17), g = random([2, 3, 1], seed: 18)
+        let fused = a.adding(y, scaledByRow: g), unfused = a.adding(y.multiplying(g))
+        #expect(zip(fused.data, unfused.data).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+        checkGradients([a, y, g]) { t in t[0].adding(t[1], scaledByRow: t[2]) }
+        // Wide rows take the threaded path.
+        let wide = random([300, 257], seed: 19, grad: false), gates = random([300, 1], seed: 20, grad: false)
+        let fusedWide = wide.adding(wide, scaledByRow: gates), unfusedWide = wide.adding(wide.multiplying(gates))
+        #expect(zip(fusedWide.data, unfusedWide.data).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+    }
+
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func batchedMatmul(transposes: (Bool, Bool)) {
         let (ta, tb) = transposes

@@ -113,7 +113,7 @@ extension TransformerBlock {
             rows.append(caches[b].attention(query: qRow, layer: layer, scale: c.attentionScale, window: c.slidingWindow).unpackedRows())
         }
         let attended = rows.count == 1 ? rows[0] : Tensor.concatenate(rows, axis: 0)  // (N, 1, H, D)
-        let afterAttention = x.adding(output(attended.reshaped([n, 1, c.numHeads * c.headDim])))  // (N, 1, C)
+        let afterAttention = output(attended.reshaped([n, 1, c.numHeads * c.headDim]), residual: x)  // (N, 1, C)
         let m = mlpNorm(afterAttention)
         let hidden: Tensor  // (N, 1, F)
         if let gate {
@@ -121,6 +121,6 @@ extension TransformerBlock {
         } else {
             hidden = up(m).activated(c.activation)
         }
-        return afterAttention.adding(down(hidden))
+        return down(hidden, residual: afterAttention)
     }
 }

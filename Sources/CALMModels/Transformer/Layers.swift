@@ -26,8 +26,9 @@ public struct Linear {
         self.bias = bias ? try weights.weight("\(name).bias", shape: [outFeatures], initial: .zeros) : nil
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = x.linear(weight, bias: bias)
+    /// `x · Wᵀ + b`, plus `residual` (the result's shape) added inside the product.
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        let y = x.linear(weight, bias: bias, residual: residual)
         guard let adapter = slot.adapter else { return y }
         return y.adding(x.linear(adapter.down).linear(adapter.up).scaled(by: adapter.scale))
     }

@@ -70,7 +70,7 @@ public struct TransformerBlock {
             attended = Tensor.attention(query: q, key: k, value: v, causal: true, queryOffset: 0, window: c.slidingWindow,
                                         scale: c.attentionScale)
         }
-        let afterAttention = x.adding(output(attended.reshaped([b, t, c.numHeads * c.headDim])))  // (B, T, C)
+        let afterAttention = output(attended.reshaped([b, t, c.numHeads * c.headDim]), residual: x)  // (B, T, C)
         let m = mlpNorm(afterAttention)
         let hidden: Tensor  // (B, T, F)
         if let gate {
@@ -78,6 +78,6 @@ public struct TransformerBlock {
         } else {
             hidden = up(m).activated(c.activation)
         }
-        return afterAttention.adding(down(hidden))
+        return down(hidden, residual: afterAttention)
     }
 }

@@ -95,6 +95,48 @@ extension Tensor {
         }
     }
 
+    /// `self + y ⊙ g` with one gate value per row, `g (..., 1)`: a bridge's gated
+    /// contribution added to the residual stream in one pass (no `y ⊙ g` temporary).
+    public func adding(_ y: Tensor, scaledByRow g: Tensor) -> Tensor {
+        let a = self
+        precondition(y.shape == a.shape, "adding(scaledByRow:): shapes \(a.shape) and \(y.shape) differ")
+        guard case .perRow(let n) = Broadcast(a, g, op: "adding(scaledByRow:)") else {
+            preconditionFailure("adding(scaledByRow:): gate \(g.shape) is not one value per row of \(a.shape)")
+        }
+        let out = [Float].uninitialized(count: a.count) { o in
+            a.data.withUnsafeBufferPointer { ap in
+                y.data.withUnsafeBufferPointer { yp in
+                    g.data.withUnsafeBufferPointer { gp in
+                        let o = o.baseAddress!, x = ap.baseAddress!, y = yp.baseAddress!, g = gp.baseAddress!
+                        Parallel.forRanges(gp.count, grain: Parallel.rowGrain(width: n)) { rows in
+                            for r in rows { let v = g[r]; for j in r * n..<(r + 1) * n { o[j] = x[j] + v * y[j] } }
+                        }
+                    }
+                }
+            }
+        }
+        return .result(shape: a.shape, data: out, inputs: [a, y, g], family: .elementwise) { out in
+            let dOut = out.grad!
+            if a.requiresGrad { a.accumulateGrad(dOut) }
+            if y.requiresGrad { y.accumulateGrad(Self.combine(dOut, g.data, .perRow(n)) { d, v in d * v }) }
+            guard g.requiresGrad else { return }
+            g.withGradBuffer { gg in
+                y.data.withUnsafeBufferPointer { yp in
+                    dOut.withUnsafeBufferPointer { dp in
+                        let dg = gg.baseAddress!, y = yp.baseAddress!, d = dp.baseAddress!
+                        Parallel.forRanges(gg.count, grain: Parallel.rowGrain(width: n)) { rows in
+                            for r in rows {
+                                var s: Float = 0
+                                for j in r * n..<(r + 1) * n { s += d[j] * y[j] }
+                                dg[r] += s
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// f(a[i], b[·]) for every element of `a`, with `b` broadcast as `mode` says, split over threads.
     @inline(__always)
     private static func combine(_ a: [Float], _ b: [Float], _ mode: Broadcast, _ f: (Float, Float) -> Float) -> [Float] {

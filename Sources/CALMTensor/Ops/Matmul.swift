@@ -4,14 +4,16 @@ extension Tensor {
     /// as `(out, in)` (the PyTorch `nn.Linear` layout) and optional `bias (out)`.
     /// One sgemm forward; backward is one sgemm for the input and, only when the weight is
     /// trainable, one accumulating sgemm for the weight.
-    public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    ///
+    /// `residual` (same shape as the result) is added in the GEMM itself (it becomes C with
+    /// beta = 1), so a pre-norm block's `x + W·h` costs no pass of its own; its gradient is the
+    /// result's, handed on without a copy.
+    public func linear(_ weight: Tensor, bias: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let x = self
         precondition(weight.rank == 2 && weight.shape[1] == x.lastDim,
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
         let rows = x.rowCount, inF = weight.shape[1], outF = weight.shape[0]
-        if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
-        // Every output element is written: bias rows are copied first (then beta = 1), or
-        // BLAS writes with beta = 0.
+        Self.checkLinearAddends(rows: rows, outF: outF, bias: bias, residual: residual, input: x.shape)
         let out = [Float].uninitialized(count: rows * outF) { o in
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
@@ -26,26 +28,22 @@ extension Tensor {
                                                   Int32(BLAS.threads))
                             }
                         }
+                        if let residual { for i in 0..<o.count { o[i] += residual.data[i] } }
                         return
                     }
-                    // Every output element is written: bias rows are copied first (then beta = 1),
-                    // or BLAS writes with beta = 0.
-                    if let bias {
-                        bias.data.withUnsafeBufferPointer { bp in
-                            for r in 0..<rows { (o.baseAddress! + r * outF).initialize(from: bp.baseAddress!, count: outF) }
-                        }
-                    }
+                    let prefilled = Self.prefillLinearOutput(o, rows: rows, outF: outF, bias: bias, residual: residual)
                     // (rows, in) · (out, in)ᵀ -> (rows, out)
                     BLAS.gemm(transA: false, transB: true, m: rows, n: outF, k: inF,
                               a: xp.baseAddress!, lda: inF, b: wp.baseAddress!, ldb: inF,
-                              beta: bias == nil ? 0 : 1, c: o.baseAddress!, ldc: outF)
+                              beta: prefilled ? 1 : 0, c: o.baseAddress!, ldc: outF)
                 }
             }
         }
         var outShape = x.shape
         outShape[outShape.count - 1] = outF
-        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        let inputs = [x, weight] + [bias, residual].compactMap { $0 }
         return .result(shape: outShape, data: out, inputs: inputs, family: .matmul) { out in
+            if let residual, residual.requiresGrad { residual.accumulateGrad(out.grad!) }
             out.grad!.withUnsafeBufferPointer { g in
                 if x.requiresGrad {
                     x.withGradOutput { gx, accumulate in
@@ -76,6 +74,40 @@ extension Tensor {
                 }
             }
         }
+    }
+
+    /// Checks a linear map's optional bias `(out)` and residual (the result's shape).
+    static func checkLinearAddends(rows: Int, outF: Int, bias: Tensor?, residual: Tensor?, input: [Int]) {
+        if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
+        if let residual {
+            precondition(residual.shape == Array(input.dropLast()) + [outF],
+                         "linear: residual \(residual.shape), expected \(Array(input.dropLast()) + [outF])")
+        }
+    }
+
+    /// Writes the terms a linear map adds to its product into `o (rows, out)`: the residual,
+    /// plus bias rows. Returns whether anything was written, i.e. whether the GEMM must
+    /// accumulate (beta = 1) rather than overwrite (beta = 0).
+    static func prefillLinearOutput(_ o: UnsafeMutableBufferPointer<Float>, rows: Int, outF: Int,
+                                    bias: Tensor?, residual: Tensor?) -> Bool {
+        let dst = o.baseAddress!
+        if let residual {
+            residual.data.withUnsafeBufferPointer { rp in
+                let src = rp.baseAddress!
+                Parallel.forRanges(o.count, grain: Parallel.elementGrain) { r in
+                    (dst + r.lowerBound).initialize(from: src + r.lowerBound, count: r.count)
+                }
+            }
+        }
+        guard let bias else { return residual != nil }
+        bias.data.withUnsafeBufferPointer { bp in
+            let b = bp.baseAddress!
+            for r in 0..<rows {
+                let row = dst + r * outF
+                if residual == nil { row.initialize(from: b, count: outF) } else { for j in 0..<outF { row[j] += b[j] } }
+            }
+        }
+        return true
     }
 
     /// Matrix product of the last two dimensions, batched over any leading dimensions that

@@ -42,16 +42,19 @@ public enum QuantizedKernels {
 extension Tensor {
     /// `x (..., in) · Wᵀ + bias` with a frozen quantized `W (out, in)`, accumulating in float32.
     /// Backward gives the input (and a trainable bias) their gradients; the weight has none.
-    public func linear(_ weight: QuantizedMatrix, bias: Tensor? = nil) -> Tensor {
+    /// `residual` is added in the product, as for a float32 weight.
+    public func linear(_ weight: QuantizedMatrix, bias: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let x = self
         precondition(weight.cols == x.lastDim, "linear: input \(x.shape) does not match quantized weight \(weight.shape)")
         let rows = x.rowCount, inF = weight.cols, outF = weight.rows
-        if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
+        Self.checkLinearAddends(rows: rows, outF: outF, bias: bias, residual: residual, input: x.shape)
         let out = [Float].uninitialized(count: rows * outF) { o in
             guard rows > 0, outF > 0 else { return }
             guard inF > 0 else {
                 // No inputs: every output is its bias (the blocks are empty, nothing to read).
-                for r in 0..<rows { for j in 0..<outF { o[r * outF + j] = bias?.data[j] ?? 0 } }
+                for r in 0..<rows {
+                    for j in 0..<outF { o[r * outF + j] = (bias?.data[j] ?? 0) + (residual?.data[r * outF + j] ?? 0) }
+                }
                 return
             }
             x.data.withUnsafeBufferPointer { xp in
@@ -59,24 +62,22 @@ extension Tensor {
                     withOptionalPointer(bias) { bp in
                         QuantizedKernels.matmul(weight, x: xp.baseAddress!, rows: rows, bias: bp, y: o.baseAddress!)
                     }
+                    if let residual { for i in 0..<o.count { o[i] += residual.data[i] } }
                     return
                 }
-                if let bias {
-                    bias.data.withUnsafeBufferPointer { bp in
-                        for r in 0..<rows { (o.baseAddress! + r * outF).initialize(from: bp.baseAddress!, count: outF) }
-                    }
-                }
+                let prefilled = Self.prefillLinearOutput(o, rows: rows, outF: outF, bias: bias, residual: residual)
                 QuantizedKernels.forEachPanel(weight) { start, count, panel in
                     // (rows, in) · panel (count, in)ᵀ -> columns start ..< start + count of (rows, out)
                     BLAS.gemm(transA: false, transB: true, m: rows, n: count, k: inF,
                               a: xp.baseAddress!, lda: inF, b: panel, ldb: inF,
-                              beta: bias == nil ? 0 : 1, c: o.baseAddress! + start, ldc: outF)
+                              beta: prefilled ? 1 : 0, c: o.baseAddress! + start, ldc: outF)
                 }
             }
         }
         var outShape = x.shape
         outShape[outShape.count - 1] = outF
-        return .result(shape: outShape, data: out, inputs: bias.map { [x, $0] } ?? [x], family: .quantized) { out in
+        return .result(shape: outShape, data: out, inputs: [x] + [bias, residual].compactMap { $0 }, family: .quantized) { out in
+            if let residual, residual.requiresGrad { residual.accumulateGrad(out.grad!) }
             out.grad!.withUnsafeBufferPointer { g in
                 if x.requiresGrad, rows > 0, inF > 0 {
                     x.withGradBuffer { gx in

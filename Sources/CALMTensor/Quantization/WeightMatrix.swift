@@ -47,10 +47,10 @@ public typealias NamedWeights = [(name: String, weight: WeightMatrix)]
 
 extension Tensor {
     /// `linear` with whichever kind of weight a layer holds.
-    public func linear(_ weight: WeightMatrix, bias: Tensor? = nil) -> Tensor {
+    public func linear(_ weight: WeightMatrix, bias: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         switch weight {
-        case .dense(let w): return linear(w, bias: bias)
-        case .quantized(let q): return linear(q, bias: bias)
+        case .dense(let w): return linear(w, bias: bias, residual: residual)
+        case .quantized(let q): return linear(q, bias: bias, residual: residual)
         }
     }
 }
