@@ -277,9 +277,7 @@ static void backward_tasks(void *ctx, int64_t begin, int64_t end) {
                     const int64_t visible = visible_keys(s, t0 + i);
                     const float *pr = p + (t0 + i) * S;
                     float *dr = dsRows + i * padded;
-                    float dot = 0.0f;
-                    for (int64_t j = 0; j < visible; j++) dot += pr[j] * dr[j];
-                    for (int64_t j = 0; j < visible; j++) dr[j] = pr[j] * (dr[j] - dot);
+                    ck_softmax_backward_row(pr, dr, visible);
                     for (int64_t j = visible; j < padded; j++) dr[j] = 0.0f;
                 }
                 if (job->grad_q)

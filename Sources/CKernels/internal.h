@@ -50,6 +50,8 @@ static inline float ck_bf16_to_float(uint16_t h) { return ck_bits_float((uint32_
    attention kernels' softmax rows (vectormath.c). */
 float ck_row_max(const float *row, int64_t n);
 void ck_scale_row(float *row, int64_t n, float factor);
+/* d = p ⊙ (d − Σ p·d): a softmax row's input gradient from its output gradient d and output p. */
+void ck_softmax_backward_row(const float *p, float *d, int64_t n);
 
 /* The AVX2 versions (kernels.c picks them at run time when the CPU has AVX2, FMA and F16C). */
 void ck_dequantize_rows_avx2(int format, const uint8_t *w, int64_t rows, int64_t cols, float *out);

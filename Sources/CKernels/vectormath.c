@@ -85,7 +85,27 @@ CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
         for (int64_t l = 0; l < n - i; l++) y[i + l] = lanes[l];
     }
 }
+CK_AVX2 static void softmax_backward_row_avx2(const float *p, float *d, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(p + j), _mm256_loadu_ps(d + j), acc);
+    float dot = ck_hsum8(acc);
+    for (int64_t k = j; k < n; k++) dot += p[k] * d[k];
+    const __m256 shift = _mm256_set1_ps(dot);
+    for (j = 0; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(d + j, _mm256_mul_ps(_mm256_loadu_ps(p + j), _mm256_sub_ps(_mm256_loadu_ps(d + j), shift)));
+    for (; j < n; j++) d[j] = p[j] * (d[j] - dot);
+}
 #endif
+
+void ck_softmax_backward_row(const float *p, float *d, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) { softmax_backward_row_avx2(p, d, n); return; }
+#endif
+    float dot = 0.0f;
+    for (int64_t j = 0; j < n; j++) dot += p[j] * d[j];
+    for (int64_t j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot);
+}
 
 static float exp_shifted_portable(float *row, int64_t n, float shift, int write) {
     float sum = 0.0f;
