@@ -85,6 +85,62 @@ CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
         for (int64_t l = 0; l < n - i; l++) y[i + l] = lanes[l];
     }
 }
+CK_AVX2 static inline __m256 sigmoid8(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+CK_AVX2 static void swiglu_forward_avx2(const float *x, const float *u, float *o, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_mul_ps(xv, sigmoid8(xv)), _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) {
+        float lanes[8];
+        const __m256 xv = load_partial(x + i, n - i, 0.0f);
+        _mm256_storeu_ps(lanes, _mm256_mul_ps(_mm256_mul_ps(xv, sigmoid8(xv)), load_partial(u + i, n - i, 0.0f)));
+        for (int64_t l = 0; l < n - i; l++) o[i + l] = lanes[l];
+    }
+}
+
+/* Eight lanes of the SwiGLU backward. dx is stored before du is loaded, so the two may be the
+   same buffer (act(x) * x: both gradients go to one tensor). */
+CK_AVX2 static inline void swiglu_backward8(const float *x, const float *u, const float *g, float *dx, float *du,
+                                            int accumulate_dx, int accumulate_du) {
+    const __m256 xv = _mm256_loadu_ps(x), uv = _mm256_loadu_ps(u), gv = _mm256_loadu_ps(g), s = sigmoid8(xv);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    if (dx) { /* g · u · s · (1 + x · (1 − s)) */
+        const __m256 d = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(gv, uv), s),
+                                       _mm256_fmadd_ps(xv, _mm256_sub_ps(one, s), one));
+        _mm256_storeu_ps(dx, accumulate_dx ? _mm256_add_ps(_mm256_loadu_ps(dx), d) : d);
+    }
+    if (du) { /* g · x · s */
+        const __m256 d = _mm256_mul_ps(_mm256_mul_ps(gv, xv), s);
+        _mm256_storeu_ps(du, accumulate_du ? _mm256_add_ps(_mm256_loadu_ps(du), d) : d);
+    }
+}
+
+CK_AVX2 static void swiglu_backward_avx2(const float *x, const float *u, const float *g, float *dx, float *du,
+                                         int64_t n, int accumulate_dx, int accumulate_du) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        swiglu_backward8(x + i, u + i, g + i, dx ? dx + i : NULL, du ? du + i : NULL, accumulate_dx, accumulate_du);
+    if (i < n) { /* the tail through eight-lane copies */
+        const int64_t left = n - i;
+        float xs[8] = {0}, us[8] = {0}, gs[8] = {0}, dxs[8] = {0}, dus[8] = {0};
+        memcpy(xs, x + i, sizeof(float) * (size_t)left);
+        memcpy(us, u + i, sizeof(float) * (size_t)left);
+        memcpy(gs, g + i, sizeof(float) * (size_t)left);
+        if (dx && accumulate_dx) memcpy(dxs, dx + i, sizeof(float) * (size_t)left);
+        if (du && accumulate_du) memcpy(dus, du + i, sizeof(float) * (size_t)left);
+        float *dua = du == dx ? dxs : dus; /* keep the aliasing of the full-width path */
+        swiglu_backward8(xs, us, gs, dx ? dxs : NULL, du ? dua : NULL, accumulate_dx, accumulate_du);
+        if (dx) memcpy(dx + i, dxs, sizeof(float) * (size_t)left);
+        if (du && du != dx) memcpy(du + i, dus, sizeof(float) * (size_t)left);
+    }
+}
+
 CK_AVX2 static void softmax_backward_row_avx2(const float *p, float *d, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     int64_t j = 0;
@@ -97,6 +153,25 @@ CK_AVX2 static void softmax_backward_row_avx2(const float *p, float *d, int64_t 
     for (; j < n; j++) d[j] = p[j] * (d[j] - dot);
 }
 #endif
+
+void ck_swiglu_forward(const float *x, const float *u, float *o, int64_t n) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) { swiglu_forward_avx2(x, u, o, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) o[i] = x[i] / (1.0f + expf(-x[i])) * u[i];
+}
+
+void ck_swiglu_backward(const float *x, const float *u, const float *g, float *dx, float *du, int64_t n,
+                        int accumulate_dx, int accumulate_du) {
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) { swiglu_backward_avx2(x, u, g, dx, du, n, accumulate_dx, accumulate_du); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        const float s = 1.0f / (1.0f + expf(-x[i]));
+        if (dx) { const float d = g[i] * u[i] * s * (1.0f + x[i] * (1.0f - s)); dx[i] = accumulate_dx ? dx[i] + d : d; }
+        if (du) { const float d = g[i] * x[i] * s; du[i] = accumulate_du ? du[i] + d : d; }
+    }
+}
 
 void ck_softmax_backward_row(const float *p, float *d, int64_t n) {
 #if defined(__x86_64__)

@@ -128,6 +128,46 @@ struct OpGradientTests {
         checkGradients([x, w, b]) { t in t[0].layerNorm(weight: t[1], bias: t[2], eps: 1e-5) }
     }
 
+    /// Width 27 runs the row kernels' sixteen-, eight- and one-lane parts; values against a
+    /// float64 evaluation of the definition.
+    @Test func rmsNormRowKernels() {
+        let x = random([5, 27], seed: 30, std: 2), w = random([27], seed: 31)
+        for offset: Float in [0, 1] {
+            let y = x.rmsNorm(weight: w, eps: 1e-5, weightOffset: offset)
+            for r in 0..<5 {
+                let row = (0..<27).map { Double(x.data[r * 27 + $0]) }
+                let inv = 1 / (row.map { $0 * $0 }.reduce(0, +) / 27 + 1e-5).squareRoot()
+                for j in 0..<27 {
+                    let expected = row[j] * inv * Double(offset + w.data[j])
+                    #expect(abs(Double(y.data[r * 27 + j]) - expected) <= 1e-5 * max(1, abs(expected)))
+                }
+            }
+            checkGradients([x, w]) { t in t[0].rmsNorm(weight: t[1], eps: 1e-5, weightOffset: offset) }
+        }
+    }
+
+    /// SwiGLU's gradient paths: tail lanes (15 elements), one tensor as gate and up, either
+    /// side frozen, and a gradient that adds to one already there.
+    @Test func swiGLUGradientPaths() {
+        let a = random([3, 5], seed: 32, std: 1.5), up = random([3, 5], seed: 33)
+        let frozen = random([3, 5], seed: 34, grad: false)
+        let fused = a.gated(with: up, activation: .silu), unfused = a.silu().multiplying(up)
+        #expect(zip(fused.data, unfused.data).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        checkGradients([a, up]) { t in t[0].gated(with: t[1], activation: .silu) }
+        checkGradients([a]) { t in t[0].gated(with: t[0], activation: .silu) }
+        checkGradients([a, frozen]) { t in t[0].gated(with: t[1], activation: .silu) }
+        checkGradients([frozen, up]) { t in t[0].gated(with: t[1], activation: .silu) }
+        checkGradients([a, up]) { t in t[0].gated(with: t[1], activation: .silu).adding(t[0]).adding(t[1]) }
+        // Split over threads (ranges need not be whole vectors): gradients equal the unfused ops'.
+        func gradients(fusedOp: Bool) -> [Float] {
+            let x = random([301, 257], seed: 35, std: 1.5), u = random([301, 257], seed: 36)
+            let y = fusedOp ? x.gated(with: u, activation: .silu) : x.silu().multiplying(u)
+            y.sum().backward()
+            return x.grad! + u.grad!
+        }
+        #expect(zip(gradients(fusedOp: true), gradients(fusedOp: false)).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
     @Test func rotaryEmbedding() {
         let x = random([2, 3, 2, 8], seed: 23)
         let rope = RotaryEmbedding(headDim: 8, theta: 10_000)

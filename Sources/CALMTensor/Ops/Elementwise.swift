@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// How the second operand of a binary op lines up with the first.
@@ -244,7 +245,8 @@ extension Tensor {
         }
     }
 
-    /// `silu(self) * up` with vectorised sigmoids (the MLP of every Llama-style block, so hot).
+    /// `silu(self) * up` in one AVX2 pass (the MLP of every Llama-style block, so hot). The
+    /// backward writes a gradient that starts here instead of zero-filling and adding.
     private func swiGLU(with up: Tensor) -> Tensor {
         let gate = self
         let n = count
@@ -253,40 +255,31 @@ extension Tensor {
                 up.data.withUnsafeBufferPointer { u in
                     let o = o.baseAddress!, x = x.baseAddress!, u = u.baseAddress!
                     Parallel.forRanges(n, grain: Parallel.elementGrain) { r in
-                        FastMath.sigmoid(x + r.lowerBound, o + r.lowerBound, r.count)  // o = sigmoid(x)
-                        for i in r { o[i] = x[i] * o[i] * u[i] }
+                        ck_swiglu_forward(x + r.lowerBound, u + r.lowerBound, o + r.lowerBound, Int64(r.count))
                     }
                 }
             }
         }
         return .result(shape: shape, data: out, inputs: [gate, up], family: .activation) { out in
-            // An unused gradient goes to a scratch buffer, so one loop serves every case.
-            let scratch = gate.requiresGrad && up.requiresGrad ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n)
-            defer { scratch?.deallocate() }
-            func withGradients(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
-                switch (gate.requiresGrad, up.requiresGrad) {
-                case (true, true) where gate === up: gate.withGradBuffer { body($0.baseAddress!, $0.baseAddress!) }
-                case (true, true): gate.withGradBuffer { dg in up.withGradBuffer { du in body(dg.baseAddress!, du.baseAddress!) } }
-                case (true, false): gate.withGradBuffer { body($0.baseAddress!, scratch!) }
-                case (false, true): up.withGradBuffer { body(scratch!, $0.baseAddress!) }
-                case (false, false): break
-                }
-            }
-            withGradients { dGate, dUp in
-                out.grad!.withUnsafeBufferPointer { g in
-                    gate.data.withUnsafeBufferPointer { x in
-                        up.data.withUnsafeBufferPointer { u in
-                            let g = g.baseAddress!, x = x.baseAddress!, u = u.baseAddress!
+            out.grad!.withUnsafeBufferPointer { g in
+                gate.data.withUnsafeBufferPointer { x in
+                    up.data.withUnsafeBufferPointer { u in
+                        let g = g.baseAddress!, x = x.baseAddress!, u = u.baseAddress!
+                        func run(_ dGate: UnsafeMutableBufferPointer<Float>?, _ addGate: Bool,
+                                 _ dUp: UnsafeMutableBufferPointer<Float>?, _ addUp: Bool) {
+                            let dg = dGate?.baseAddress, du = dUp?.baseAddress
                             Parallel.forRanges(n, grain: Parallel.elementGrain) { r in
-                                let sig = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
-                                defer { sig.deallocate() }
-                                FastMath.sigmoid(x + r.lowerBound, sig, r.count)
-                                for i in r {
-                                    let s = sig[i - r.lowerBound]
-                                    dGate[i] += g[i] * u[i] * s * (1 + x[i] * (1 - s))
-                                    dUp[i] += g[i] * x[i] * s
-                                }
+                                let lo = r.lowerBound
+                                ck_swiglu_backward(x + lo, u + lo, g + lo, dg.map { $0 + lo }, du.map { $0 + lo },
+                                                   Int64(r.count), addGate ? 1 : 0, addUp ? 1 : 0)
                             }
+                        }
+                        switch (gate.requiresGrad, up.requiresGrad) {
+                        case (true, true) where gate === up: gate.withGradOutput { d, add in run(d, add, d, true) }
+                        case (true, true): gate.withGradOutput { dg, addG in up.withGradOutput { du, addU in run(dg, addG, du, addU) } }
+                        case (true, false): gate.withGradOutput { run($0, $1, nil, false) }
+                        case (false, true): up.withGradOutput { run(nil, false, $0, $1) }
+                        case (false, false): break
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Tensor {
@@ -7,22 +8,17 @@ extension Tensor {
         let x = self
         let n = x.lastDim, rows = x.rowCount
         precondition(weight.shape == [n], "rmsNorm: weight \(weight.shape), expected [\(n)]")
-        var invRms = [Float](repeating: 0, count: rows)  // saved for backward
+        let scale = weightOffset == 0 ? weight.data : weight.data.map { weightOffset + $0 }  // (C) applied per channel
+        var invRms = [Float](repeating: 0, count: rows)  // (rows) saved for backward
         let grain = Parallel.rowGrain(width: n)
-        let out = [Float].uninitialized(count: x.count) { o in
+        let out = [Float].uninitialized(count: x.count) { o in  // (rows, C)
             x.data.withUnsafeBufferPointer { xp in
-                weight.data.withUnsafeBufferPointer { w in
+                scale.withUnsafeBufferPointer { w in
                     invRms.withUnsafeMutableBufferPointer { inverses in
                         let o = o.baseAddress!, xp = xp.baseAddress!, w = w.baseAddress!, inverses = inverses.baseAddress!
-                        Parallel.forRanges(rows, grain: grain) { rowRange in
-                            for r in rowRange {
-                                let base = r * n
-                                var ss: Float = 0
-                                for j in 0..<n { ss += xp[base + j] * xp[base + j] }
-                                let inv = 1 / (ss / Float(n) + eps).squareRoot()
-                                inverses[r] = inv
-                                for j in 0..<n { o[base + j] = xp[base + j] * inv * (weightOffset + w[j]) }
-                            }
+                        Parallel.forRanges(rows, grain: grain) { r in
+                            let base = r.lowerBound * n
+                            ck_rmsnorm_forward(xp + base, w, Int64(r.count), Int64(n), eps, o + base, inverses + r.lowerBound)
                         }
                     }
                 }
@@ -31,32 +27,29 @@ extension Tensor {
         return .result(shape: x.shape, data: out, inputs: [x, weight], family: .normalization) { out in
             let g = out.grad!
             x.data.withUnsafeBufferPointer { xp in
-                weight.data.withUnsafeBufferPointer { w in
-                    if x.requiresGrad {
-                        x.withGradBuffer { gx in
-                            g.withUnsafeBufferPointer { g in
-                                let dx = gx.baseAddress!, g = g.baseAddress!, xp = xp.baseAddress!, w = w.baseAddress!
-                                Parallel.forRanges(rows, grain: grain) { rowRange in
-                                    for r in rowRange {
-                                        let base = r * n, inv = invRms[r]
-                                        // y = x·inv·w'; dx = inv·(g·w') − x·inv³/n · Σ(g·w'·x)
-                                        var dot: Float = 0
-                                        for j in 0..<n { dot += g[base + j] * (weightOffset + w[j]) * xp[base + j] }
-                                        let k = dot * inv * inv * inv / Float(n)
-                                        for j in 0..<n {
-                                            dx[base + j] += inv * g[base + j] * (weightOffset + w[j]) - k * xp[base + j]
-                                        }
+                if x.requiresGrad {
+                    x.withGradBuffer { gx in
+                        g.withUnsafeBufferPointer { g in
+                            scale.withUnsafeBufferPointer { w in
+                                invRms.withUnsafeBufferPointer { inverses in
+                                    let dx = gx.baseAddress!, g = g.baseAddress!, xp = xp.baseAddress!, w = w.baseAddress!
+                                    let inverses = inverses.baseAddress!
+                                    // y = x·inv·w'; dx = inv·(g·w') − x·inv³/n · Σ(g·w'·x)
+                                    Parallel.forRanges(rows, grain: grain) { r in
+                                        let base = r.lowerBound * n
+                                        ck_rmsnorm_backward(xp + base, w, g + base, inverses + r.lowerBound, Int64(r.count),
+                                                            Int64(n), dx + base)
                                     }
                                 }
                             }
                         }
                     }
-                    if weight.requiresGrad {
-                        weight.withGradBuffer { gw in
-                            for r in 0..<rows {
-                                let base = r * n, inv = invRms[r]
-                                for j in 0..<n { gw[j] += g[base + j] * xp[base + j] * inv }
-                            }
+                }
+                if weight.requiresGrad {
+                    weight.withGradBuffer { gw in
+                        for r in 0..<rows {
+                            let base = r * n, inv = invRms[r]
+                            for j in 0..<n { gw[j] += g[base + j] * xp[base + j] * inv }
                         }
                     }
                 }

@@ -81,6 +81,23 @@ float ck_sum_exp_shifted(const float *row, int64_t n, float shift);
 /* y[i] = 1 / (1 + e^-x[i]); y may be x. */
 void ck_sigmoid(const float *x, float *y, int64_t n);
 
+/* SwiGLU: o = x · sigmoid(x) · u (x the gate projection, u the up projection). */
+void ck_swiglu_forward(const float *x, const float *u, float *o, int64_t n);
+
+/* Its gradients from g = dL/do: dx = g · u · s · (1 + x · (1 − s)), du = g · x · s with
+   s = sigmoid(x), each written, or added when its accumulate flag is set; either may be NULL
+   (not needed), and dx == du (one tensor as both inputs) is allowed with accumulate_du set. */
+void ck_swiglu_backward(const float *x, const float *u, const float *g, float *dx, float *du, int64_t n,
+                        int accumulate_dx, int accumulate_du);
+
+/* RMSNorm of `rows` rows of width n with per-channel scale w: y = x · inv · w, where
+   inv = 1 / sqrt(mean(x²) + eps) is written to inv_rms[row] for the backward. */
+void ck_rmsnorm_forward(const float *x, const float *w, int64_t rows, int64_t n, float eps, float *y, float *inv_rms);
+
+/* Its input gradient, added to dx: dx += inv · g · w − x · inv³ / n · Σ_j g·w·x, per row. */
+void ck_rmsnorm_backward(const float *x, const float *w, const float *g, const float *inv_rms, int64_t rows, int64_t n,
+                         float *dx);
+
 /* IEEE half <-> float, round to nearest even (what F16C's vcvtps2ph with mode 0 does). */
 uint16_t ck_float_to_half(float f);
 float ck_half_to_float(uint16_t h);
