@@ -68,18 +68,19 @@ public struct RotaryEmbedding: Sendable {
         }
     }
 
-    /// Rotates positions `range` (rows of the tables) of `heads` vectors each, in place, laid out
-    /// `(T, heads, D)` from `p`. `inverse` rotates by the negative angle (the adjoint, used in backward).
-    func rotate(_ p: UnsafeMutablePointer<Float>, positions range: Range<Int>, heads: Int,
+    /// Rotates positions `range` (rows of the tables) of `heads` vectors each, laid out
+    /// `(T, heads, D)` from `src`, into the same places from `dst` (which may be `src`).
+    /// `inverse` rotates by the negative angle (the adjoint, used in backward).
+    func rotate(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, positions range: Range<Int>, heads: Int,
                 cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, inverse: Bool) {
         let half = inverseFrequencies.count, d = 2 * half
         let sign: Float = inverse ? -1 : 1
         for t in range {
             for h in 0..<heads {
-                let v = p + (t * heads + h) * d
+                let u = src + (t * heads + h) * d, v = dst + (t * heads + h) * d
                 for i in 0..<half {
                     let cs = cos[t * half + i], sn = sign * sin[t * half + i]
-                    let x1 = v[i], x2 = v[i + half]
+                    let x1 = u[i], x2 = u[i + half]
                     v[i] = x1 * cs - x2 * sn
                     v[i + half] = x2 * cs + x1 * sn
                 }
@@ -96,33 +97,33 @@ extension Tensor {
                      "rope: expected (B, T, H, \(rotary.headDim)), got \(x.shape)")
         let (b, t, h) = (x.shape[0], x.shape[1], x.shape[2])
         let (cos, sin) = rotary.tables(start: startPosition, count: t)
-        /// Rotates every (batch row, position) of `buffer`, split over threads.
-        func rotateAll(_ buffer: inout [Float], inverse: Bool) {
+        /// Rotates every (batch row, position) of `src` into `dst` (which may be `src`), split over threads.
+        func rotateAll(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, inverse: Bool) {
             let perPosition = h * rotary.headDim
-            buffer.withUnsafeMutableBufferPointer { o in
-                cos.withUnsafeBufferPointer { c in
-                    sin.withUnsafeBufferPointer { s in
-                        let base = o.baseAddress!, c = c.baseAddress!, s = s.baseAddress!
-                        Parallel.forRanges(b * t, grain: Parallel.rowGrain(width: perPosition)) { rows in
-                            var row = rows.lowerBound
-                            while row < rows.upperBound {  // (batch row, position) pairs, one batch row at a time
-                                let (bi, ti) = row.quotientAndRemainder(dividingBy: t)
-                                let end = Swift.min(rows.upperBound, (bi + 1) * t)
-                                rotary.rotate(base + bi * t * perPosition, positions: ti..<(ti + end - row), heads: h,
-                                              cos: c, sin: s, inverse: inverse)
-                                row = end
-                            }
+            cos.withUnsafeBufferPointer { c in
+                sin.withUnsafeBufferPointer { s in
+                    let c = c.baseAddress!, s = s.baseAddress!
+                    Parallel.forRanges(b * t, grain: Parallel.rowGrain(width: perPosition)) { rows in
+                        var row = rows.lowerBound
+                        while row < rows.upperBound {  // (batch row, position) pairs, one batch row at a time
+                            let (bi, ti) = row.quotientAndRemainder(dividingBy: t)
+                            let end = Swift.min(rows.upperBound, (bi + 1) * t)
+                            let offset = bi * t * perPosition
+                            rotary.rotate(src + offset, into: dst + offset, positions: ti..<(ti + end - row), heads: h,
+                                          cos: c, sin: s, inverse: inverse)
+                            row = end
                         }
                     }
                 }
             }
         }
-        var out = x.data
-        rotateAll(&out, inverse: false)
+        let out = [Float].uninitialized(count: x.count) { o in  // (B, T, H, D), rotated out of place: no copy first
+            x.data.withUnsafeBufferPointer { rotateAll($0.baseAddress!, into: o.baseAddress!, inverse: false) }
+        }
         return .result(shape: x.shape, data: out, inputs: [x], family: .rope) { out in
             var g = out.grad!
             out.grad = nil  // g is then the only reference: rotated in place without a copy
-            rotateAll(&g, inverse: true)
+            g.withUnsafeMutableBufferPointer { rotateAll($0.baseAddress!, into: $0.baseAddress!, inverse: true) }
             x.accumulateGrad(g)
         }
     }
