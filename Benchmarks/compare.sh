@@ -23,6 +23,8 @@ for key in ["train_tokens_per_s", "train_cached_tokens_per_s", "decode_tokens_pe
     print(f"  {key:28} {a:10.1f} {b:10.1f} {ratio:6.2f}x")
 print(f"  cached training vs reference training: {ours['train_cached_tokens_per_s'] / ref['train_tokens_per_s']:.2f}x")
 print(f"  training gflops / sgemm gflops: {ours['gflops'] / ours['sgemm_gflops']:.0%}")
+print(f"  calm's last recomputed + cached step: {ours['last_steps_page_faults']:.0f} page faults, "
+      f"{ours['last_steps_heap_growth_mb']:.1f} MB heap growth")
 # Speed of light: the FLOPs a step needs at the machine's sgemm rate, against the targets.
 for name, flops, target in [("train (1.2x)", ours["train_mflop_per_token"], 1.2),
                             ("cached (2.0x)", ours["train_cached_mflop_per_token"], 2.0)]:

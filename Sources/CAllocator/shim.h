@@ -10,4 +10,11 @@ static inline void calm_keep_freed_memory(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     mallopt(M_TOP_PAD, 64 << 20);
 }
+
+/* Bytes the heap holds from the kernel (main arena and separate mappings): constant from step
+   to step when every step's buffers are served from memory freed by the step before. */
+static inline size_t calm_heap_bytes_from_kernel(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.arena + info.hblkhd;
+}
 #endif

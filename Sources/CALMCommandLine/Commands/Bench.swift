@@ -83,17 +83,25 @@ struct Bench: ParsableCommand {
         let optimizer = AdamW(parameters: model.parameters)
         let tokensPerStep = Double(s.batch * s.sequence)
 
+        // Memory the last recomputed and the last cached step took from the kernel (steady state).
+        var traffic = MemoryTraffic(pageFaults: 0, heapGrowthBytes: 0)
         func timeSteps(_ loss: () -> Tensor) -> Double {
             guard steps > 0 else { return .nan }
             var best = Double.infinity
             for step in 0...steps {
                 let start = DispatchTime.now()
-                optimizer.zeroGradients()
-                let l = loss()
-                l.backward()
-                optimizer.step(learningRate: 1e-4)
+                let used = MemoryTraffic.measure {
+                    optimizer.zeroGradients()
+                    let l = loss()
+                    l.backward()
+                    optimizer.step(learningRate: 1e-4)
+                }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
                 if step > 0 { best = min(best, seconds) }  // step 0 warms up
+                if step == steps {
+                    traffic.pageFaults += used.pageFaults
+                    traffic.heapGrowthBytes += used.heapGrowthBytes
+                }
             }
             return best
         }
@@ -133,6 +141,9 @@ struct Bench: ParsableCommand {
             ("train_cached_mflop_per_token", cost.trainingFLOPsPerTokenCached / 1e6),
             ("sgemm_gflops", Self.sgemmRate(m: s.batch * s.sequence, n: s.anchor.ffn, k: s.anchor.width)),
             ("peak_rss_mb", Self.peakResidentMegabytes()),
+            // Last recomputed and last cached step together.
+            ("last_steps_page_faults", Double(traffic.pageFaults)),
+            ("last_steps_heap_growth_mb", Double(traffic.heapGrowthBytes) / 1_048_576),
         ]
         if json {
             print("{" + report.map { "\"\($0.0)\": \(String(format: "%.2f", $0.1))" }.joined(separator: ", ")
