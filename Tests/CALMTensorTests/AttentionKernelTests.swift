@@ -25,6 +25,9 @@ struct AttentionKernelTests {
         Case(batch: 2, queries: 6, keys: 11, heads: 2, kvHeads: 2, headDim: 64, causal: false, masked: true),
         Case(batch: 2, queries: 3, keys: 8, heads: 4, kvHeads: 4, headDim: 16, offset: 5, extraCacheRows: 6),
         Case(batch: 1, queries: 9, keys: 9, heads: 2, kvHeads: 1, headDim: 12),  // D not a multiple of 8
+        // Several row blocks with a partial last one; D of 16 + 16 + 8 columns.
+        Case(batch: 1, queries: 37, keys: 37, heads: 2, kvHeads: 1, headDim: 40),
+        Case(batch: 2, queries: 21, keys: 45, heads: 2, kvHeads: 2, headDim: 24, offset: 24, window: 19),
     ]
 
     struct Outputs { var out: [Double], probs: [Double], dq: [Double], dk: [Double], dv: [Double] }
