@@ -4,7 +4,7 @@
 /* Multi-head attention, forward and backward, as one task per (batch row, head) in the pool
    (ck_parallel_for) instead of two small GEMMs per head.
 
-   Each task works on blocks of ROW_BLOCK query rows. Scores use a transposed copy of the head's keys
+   Each task works on blocks of four query rows. Scores use a transposed copy of the head's keys
    (D, S), so eight keys take one vector load per head dimension and no horizontal sums; causal
    rows stop at their last visible key (half the work of a full (T, S) product). Probabilities
    are only written out when the backward needs them. The backward runs one task per (batch row,
@@ -21,10 +21,6 @@ typedef struct {
     float *grad_q, *grad_k, *grad_v;
     int portable;
 } attention_job;
-
-/* Query rows (forward, dQ) or key rows (dK, dV) per block: bigger blocks reuse each loaded
-   key or value row for more outputs. */
-#define ROW_BLOCK 16
 
 static inline int64_t visible_keys(const ck_attention_shape *s, int64_t t) {
     if (!s->causal) return s->keys;
@@ -46,7 +42,7 @@ static inline int64_t first_query(const ck_attention_shape *s, int64_t j) {
 }
 
 /* ---- The three block products, portable ---------------------------------------------------
-   scores:     c[i][j]  = alpha * sum_p a[i][p] * bt[p][j]              (j < n, rows i < ROW_BLOCK)
+   scores:     c[i][j]  = alpha * sum_p a[i][p] * bt[p][j]              (j < n, rows i < 4)
    accumulate: c[i][x] (+)= alpha * sum_{j in [j0, j1)} w(i, j) * b[j][x]  (x < d), where
                w(i, j) = w[i * wsi + j * wsj] (a row block of P or dS, or of its transpose). */
 
@@ -72,121 +68,89 @@ static void accumulate_portable(const float *w, int64_t wsi, int64_t wsj, int ro
 }
 
 #if defined(__x86_64__)
-/* One group of up to four rows of `scores` at columns [j, j + 16). */
-CK_AVX2 static inline void scores_block16(const float *a, int64_t lda, int rows, const float *bt, int64_t ldb, int64_t d,
-                                          int64_t j, __m256 scale, float *c, int64_t ldc) {
-    const float *a0 = a, *a1 = rows > 1 ? a + lda : a, *a2 = rows > 2 ? a + 2 * lda : a, *a3 = rows > 3 ? a + 3 * lda : a;
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    for (int64_t p = 0; p < d; p++) {
-        const __m256 b0 = _mm256_loadu_ps(bt + p * ldb + j), b1 = _mm256_loadu_ps(bt + p * ldb + j + 8);
-        __m256 x = _mm256_broadcast_ss(a0 + p);
-        c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-        x = _mm256_broadcast_ss(a1 + p);
-        c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-        x = _mm256_broadcast_ss(a2 + p);
-        c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-        x = _mm256_broadcast_ss(a3 + p);
-        c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-    }
-    const __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-    for (int i = 0; i < rows; i++) {
-        _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(scale, out[i][0]));
-        _mm256_storeu_ps(c + i * ldc + j + 8, _mm256_mul_ps(scale, out[i][1]));
-    }
-}
-
-/* The same at columns [j, j + 8). */
-CK_AVX2 static inline void scores_block8(const float *a, int64_t lda, int rows, const float *bt, int64_t ldb, int64_t d,
-                                         int64_t j, __m256 scale, float *c, int64_t ldc) {
-    const float *a0 = a, *a1 = rows > 1 ? a + lda : a, *a2 = rows > 2 ? a + 2 * lda : a, *a3 = rows > 3 ? a + 3 * lda : a;
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    for (int64_t p = 0; p < d; p++) {
-        const __m256 b0 = _mm256_loadu_ps(bt + p * ldb + j);
-        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p), b0, c0);
-        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + p), b0, c1);
-        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + p), b0, c2);
-        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + p), b0, c3);
-    }
-    const __m256 out[4] = {c0, c1, c2, c3};
-    for (int i = 0; i < rows; i++) _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(scale, out[i]));
-}
-
-/* n must be a multiple of 8 (bt is padded with zero columns); rows <= ROW_BLOCK. Each column
-   chunk of bt is read from L2 once and reused from L1 by every four-row group. */
+/* n must be a multiple of 8 (bt is padded with zero columns). */
 CK_AVX2 static void scores_avx2(const float *a, int64_t lda, int rows, const float *bt, int64_t ldb, int64_t d,
                                 int64_t n, float alpha, float *c, int64_t ldc) {
+    const float *a0 = a, *a1 = rows > 1 ? a + lda : a, *a2 = rows > 2 ? a + 2 * lda : a, *a3 = rows > 3 ? a + 3 * lda : a;
     const __m256 scale = _mm256_set1_ps(alpha);
     int64_t j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int i = 0; i < rows; i += 4)
-            scores_block16(a + i * lda, lda, rows - i < 4 ? rows - i : 4, bt, ldb, d, j, scale, c + i * ldc, ldc);
-    for (; j < n; j += 8)
-        for (int i = 0; i < rows; i += 4)
-            scores_block8(a + i * lda, lda, rows - i < 4 ? rows - i : 4, bt, ldb, d, j, scale, c + i * ldc, ldc);
-}
-
-/* One group of up to four rows of `accumulate` at columns [x, x + 16). */
-CK_AVX2 static inline void accumulate_block16(const float *w, int64_t wsi, int64_t wsj, int rows, int64_t j0, int64_t j1,
-                                              const float *b, int64_t ldb, int64_t x, __m256 scale, float *c,
-                                              int64_t ldc, int add) {
-    const float *w0 = w, *w1 = rows > 1 ? w + wsi : w, *w2 = rows > 2 ? w + 2 * wsi : w, *w3 = rows > 3 ? w + 3 * wsi : w;
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    for (int64_t j = j0; j < j1; j++) {
-        const __m256 b0 = _mm256_loadu_ps(b + j * ldb + x), b1 = _mm256_loadu_ps(b + j * ldb + x + 8);
-        __m256 f = _mm256_broadcast_ss(w0 + j * wsj);
-        c00 = _mm256_fmadd_ps(f, b0, c00); c01 = _mm256_fmadd_ps(f, b1, c01);
-        f = _mm256_broadcast_ss(w1 + j * wsj);
-        c10 = _mm256_fmadd_ps(f, b0, c10); c11 = _mm256_fmadd_ps(f, b1, c11);
-        f = _mm256_broadcast_ss(w2 + j * wsj);
-        c20 = _mm256_fmadd_ps(f, b0, c20); c21 = _mm256_fmadd_ps(f, b1, c21);
-        f = _mm256_broadcast_ss(w3 + j * wsj);
-        c30 = _mm256_fmadd_ps(f, b0, c30); c31 = _mm256_fmadd_ps(f, b1, c31);
-    }
-    const __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-    for (int i = 0; i < rows; i++)
-        for (int h = 0; h < 2; h++) {
-            float *dst = c + i * ldc + x + 8 * h;
-            const __m256 base = add ? _mm256_loadu_ps(dst) : _mm256_setzero_ps();
-            _mm256_storeu_ps(dst, _mm256_fmadd_ps(scale, out[i][h], base));
+    for (; j + 16 <= n; j += 16) {
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int64_t p = 0; p < d; p++) {
+            const __m256 b0 = _mm256_loadu_ps(bt + p * ldb + j), b1 = _mm256_loadu_ps(bt + p * ldb + j + 8);
+            __m256 x = _mm256_broadcast_ss(a0 + p);
+            c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+            x = _mm256_broadcast_ss(a1 + p);
+            c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+            x = _mm256_broadcast_ss(a2 + p);
+            c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+            x = _mm256_broadcast_ss(a3 + p);
+            c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
         }
-}
-
-/* The same at columns [x, x + 8). */
-CK_AVX2 static inline void accumulate_block8(const float *w, int64_t wsi, int64_t wsj, int rows, int64_t j0, int64_t j1,
-                                             const float *b, int64_t ldb, int64_t x, __m256 scale, float *c,
-                                             int64_t ldc, int add) {
-    const float *w0 = w, *w1 = rows > 1 ? w + wsi : w, *w2 = rows > 2 ? w + 2 * wsi : w, *w3 = rows > 3 ? w + 3 * wsi : w;
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    for (int64_t j = j0; j < j1; j++) {
-        const __m256 b0 = _mm256_loadu_ps(b + j * ldb + x);
-        c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + j * wsj), b0, c0);
-        c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + j * wsj), b0, c1);
-        c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + j * wsj), b0, c2);
-        c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + j * wsj), b0, c3);
+        const __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+        for (int i = 0; i < rows; i++) {
+            _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(scale, out[i][0]));
+            _mm256_storeu_ps(c + i * ldc + j + 8, _mm256_mul_ps(scale, out[i][1]));
+        }
     }
-    const __m256 out[4] = {c0, c1, c2, c3};
-    for (int i = 0; i < rows; i++) {
-        float *dst = c + i * ldc + x;
-        const __m256 base = add ? _mm256_loadu_ps(dst) : _mm256_setzero_ps();
-        _mm256_storeu_ps(dst, _mm256_fmadd_ps(scale, out[i], base));
+    for (; j < n; j += 8) {
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        for (int64_t p = 0; p < d; p++) {
+            const __m256 b0 = _mm256_loadu_ps(bt + p * ldb + j);
+            c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p), b0, c0);
+            c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + p), b0, c1);
+            c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + p), b0, c2);
+            c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + p), b0, c3);
+        }
+        const __m256 out[4] = {c0, c1, c2, c3};
+        for (int i = 0; i < rows; i++) _mm256_storeu_ps(c + i * ldc + j, _mm256_mul_ps(scale, out[i]));
     }
 }
 
-/* d must be a multiple of 8; rows <= ROW_BLOCK. The rows of b for one column chunk are read
-   once from L2 and reused from L1 by every four-row group. */
+/* d must be a multiple of 8. */
 CK_AVX2 static void accumulate_avx2(const float *w, int64_t wsi, int64_t wsj, int rows, int64_t j0, int64_t j1,
                                     const float *b, int64_t ldb, int64_t d, float alpha, float *c, int64_t ldc,
                                     int add) {
+    const float *w0 = w, *w1 = rows > 1 ? w + wsi : w, *w2 = rows > 2 ? w + 2 * wsi : w, *w3 = rows > 3 ? w + 3 * wsi : w;
     const __m256 scale = _mm256_set1_ps(alpha);
     int64_t x = 0;
-    for (; x + 16 <= d; x += 16)
-        for (int i = 0; i < rows; i += 4)
-            accumulate_block16(w + i * wsi, wsi, wsj, rows - i < 4 ? rows - i : 4, j0, j1, b, ldb, x, scale,
-                               c + i * ldc, ldc, add);
-    for (; x < d; x += 8)
-        for (int i = 0; i < rows; i += 4)
-            accumulate_block8(w + i * wsi, wsi, wsj, rows - i < 4 ? rows - i : 4, j0, j1, b, ldb, x, scale,
-                              c + i * ldc, ldc, add);
+    for (; x + 16 <= d; x += 16) {
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        for (int64_t j = j0; j < j1; j++) {
+            const __m256 b0 = _mm256_loadu_ps(b + j * ldb + x), b1 = _mm256_loadu_ps(b + j * ldb + x + 8);
+            __m256 f = _mm256_broadcast_ss(w0 + j * wsj);
+            c00 = _mm256_fmadd_ps(f, b0, c00); c01 = _mm256_fmadd_ps(f, b1, c01);
+            f = _mm256_broadcast_ss(w1 + j * wsj);
+            c10 = _mm256_fmadd_ps(f, b0, c10); c11 = _mm256_fmadd_ps(f, b1, c11);
+            f = _mm256_broadcast_ss(w2 + j * wsj);
+            c20 = _mm256_fmadd_ps(f, b0, c20); c21 = _mm256_fmadd_ps(f, b1, c21);
+            f = _mm256_broadcast_ss(w3 + j * wsj);
+            c30 = _mm256_fmadd_ps(f, b0, c30); c31 = _mm256_fmadd_ps(f, b1, c31);
+        }
+        const __m256 out[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+        for (int i = 0; i < rows; i++)
+            for (int h = 0; h < 2; h++) {
+                float *dst = c + i * ldc + x + 8 * h;
+                const __m256 base = add ? _mm256_loadu_ps(dst) : _mm256_setzero_ps();
+                _mm256_storeu_ps(dst, _mm256_fmadd_ps(scale, out[i][h], base));
+            }
+    }
+    for (; x < d; x += 8) {
+        __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        for (int64_t j = j0; j < j1; j++) {
+            const __m256 b0 = _mm256_loadu_ps(b + j * ldb + x);
+            c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + j * wsj), b0, c0);
+            c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + j * wsj), b0, c1);
+            c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + j * wsj), b0, c2);
+            c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + j * wsj), b0, c3);
+        }
+        const __m256 out[4] = {c0, c1, c2, c3};
+        for (int i = 0; i < rows; i++) {
+            float *dst = c + i * ldc + x;
+            const __m256 base = add ? _mm256_loadu_ps(dst) : _mm256_setzero_ps();
+            _mm256_storeu_ps(dst, _mm256_fmadd_ps(scale, out[i], base));
+        }
+    }
 }
 
 #endif
@@ -241,7 +205,7 @@ static void forward_tasks(void *ctx, int64_t begin, int64_t end) {
     const ck_attention_shape *s = job->s;
     const int64_t T = s->queries, S = s->keys, D = s->head_dim, H = s->heads, group = s->heads / s->kv_heads;
     const int64_t qRow = H * D, kvRow = s->kv_heads * D, padded = round8(S);
-    float *kt = malloc(sizeof(float) * (size_t)(D * padded + ROW_BLOCK * padded));
+    float *kt = malloc(sizeof(float) * (size_t)(D * padded + 4 * padded));
     if (!kt) abort(); /* a few hundred KB: failing here means the process is out of memory anyway */
     float *block = kt + D * padded;
     for (int64_t task = begin; task < end; task++) {
@@ -251,8 +215,8 @@ static void forward_tasks(void *ctx, int64_t begin, int64_t end) {
         const float *vh = job->v + b * s->kv_batch_stride + (h / group) * D;
         float *oh = job->out + b * T * qRow + h * D;
         transpose_head(kh, kvRow, S, D, kt, padded);
-        for (int64_t t0 = 0; t0 < T; t0 += ROW_BLOCK) {
-            const int rows = T - t0 < ROW_BLOCK ? (int)(T - t0) : ROW_BLOCK;
+        for (int64_t t0 = 0; t0 < T; t0 += 4) {
+            const int rows = T - t0 < 4 ? (int)(T - t0) : 4;
             const int64_t width = visible_keys(s, t0 + rows - 1); /* the block's widest row */
             const int64_t width8 = round8(width);
             // The rows are computed where the backward reads them when their stride allows
@@ -296,14 +260,14 @@ static void backward_tasks(void *ctx, int64_t begin, int64_t end) {
             const float *dO = job->grad_out + qOff;
             if (job->grad_v)
                 // dV rows j (S, D) += Pᵀ (S, T) · dO (T, D), over the queries that see key j
-                for (int64_t j0 = 0; j0 < S; j0 += ROW_BLOCK) {
-                    const int rows = S - j0 < ROW_BLOCK ? (int)(S - j0) : ROW_BLOCK;
+                for (int64_t j0 = 0; j0 < S; j0 += 4) {
+                    const int rows = S - j0 < 4 ? (int)(S - j0) : 4;
                     accumulate(job, p + j0, 1, S, rows, first_query(s, j0), T, dO, qRow, D, 1.0f,
                                job->grad_v + kvOff + j0 * kvRow, kvRow, 1);
                 }
             if (!needScores) continue;
-            for (int64_t t0 = 0; t0 < T; t0 += ROW_BLOCK) {
-                const int rows = T - t0 < ROW_BLOCK ? (int)(T - t0) : ROW_BLOCK;
+            for (int64_t t0 = 0; t0 < T; t0 += 4) {
+                const int rows = T - t0 < 4 ? (int)(T - t0) : 4;
                 const int64_t width8 = round8(visible_keys(s, t0 + rows - 1));
                 float *dsRows = ds + t0 * padded;
                 // dP rows (rows, width8) = dO rows · Vᵀ
@@ -323,8 +287,8 @@ static void backward_tasks(void *ctx, int64_t begin, int64_t end) {
             }
             if (job->grad_k)
                 // dK rows j (S, D) += scale · dScoresᵀ (S, T) · Q (T, D)
-                for (int64_t j0 = 0; j0 < S; j0 += ROW_BLOCK) {
-                    const int rows = S - j0 < ROW_BLOCK ? (int)(S - j0) : ROW_BLOCK;
+                for (int64_t j0 = 0; j0 < S; j0 += 4) {
+                    const int rows = S - j0 < 4 ? (int)(S - j0) : 4;
                     accumulate(job, ds + j0, 1, padded, rows, first_query(s, j0), T, job->q + qOff, qRow, D, s->scale,
                                job->grad_k + kvOff + j0 * kvRow, kvRow, 1);
                 }

@@ -146,7 +146,7 @@ struct OpGradientTests {
         }
     }
 
-    /// SwiGLU's gradient paths: tail lanes (15 elements), one tensor as gate and up, either
+    /// Gated activations' gradient paths: tail lanes (15 elements), one tensor as gate and up, either
     /// side frozen, and a gradient that adds to one already there.
     @Test func swiGLUGradientPaths() {
         let a = random([3, 5], seed: 32, std: 1.5), up = random([3, 5], seed: 33)
@@ -158,14 +158,19 @@ struct OpGradientTests {
         checkGradients([a, frozen]) { t in t[0].gated(with: t[1], activation: .silu) }
         checkGradients([frozen, up]) { t in t[0].gated(with: t[1], activation: .silu) }
         checkGradients([a, up]) { t in t[0].gated(with: t[1], activation: .silu).adding(t[0]).adding(t[1]) }
-        // Split over threads (ranges need not be whole vectors): gradients equal the unfused ops'.
-        func gradients(fusedOp: Bool) -> [Float] {
-            let x = random([301, 257], seed: 35, std: 1.5), u = random([301, 257], seed: 36)
-            let y = fusedOp ? x.gated(with: u, activation: .silu) : x.silu().multiplying(u)
-            y.sum().backward()
-            return x.grad! + u.grad!
+        checkGradients([a]) { t in t[0].gated(with: t[0], activation: .geluTanh) }
+        // Split over threads (ranges need not be whole vectors): gradients equal the unfused ops',
+        // for SwiGLU's kernel and for the generic gated path (GeGLU).
+        for activation in [Activation.Kind.silu, .geluTanh] {
+            func gradients(fusedOp: Bool) -> [Float] {
+                let x = random([301, 257], seed: 35, std: 1.5), u = random([301, 257], seed: 36)
+                let y = fusedOp ? x.gated(with: u, activation: activation) : x.activated(activation).multiplying(u)
+                y.sum().backward()
+                return x.grad! + u.grad!
+            }
+            #expect(zip(gradients(fusedOp: true), gradients(fusedOp: false)).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) },
+                    "\(activation)")
         }
-        #expect(zip(gradients(fusedOp: true), gradients(fusedOp: false)).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
     @Test func rotaryEmbedding() {

@@ -220,24 +220,34 @@ extension Tensor {
         if activation == .silu { return swiGLU(with: up) }
         let gate = self
         let (f, df) = activation.functions
-        var out = [Float](repeating: 0, count: count)
-        gate.data.withUnsafeBufferPointer { gp in
-            up.data.withUnsafeBufferPointer { upp in
-                for i in 0..<out.count { out[i] = f(gp[i]) * upp[i] }
+        let n = count
+        let out = [Float].uninitialized(count: n) { o in
+            gate.data.withUnsafeBufferPointer { gp in
+                up.data.withUnsafeBufferPointer { upp in
+                    let o = o.baseAddress!, x = gp.baseAddress!, u = upp.baseAddress!
+                    Parallel.forRanges(n, grain: Parallel.elementGrain) { r in for i in r { o[i] = f(x[i]) * u[i] } }
+                }
             }
         }
         return .result(shape: shape, data: out, inputs: [gate, up], family: .activation) { out in
-            let g = out.grad!
-            gate.data.withUnsafeBufferPointer { gp in
-                up.data.withUnsafeBufferPointer { upp in
-                    if gate.requiresGrad {
-                        gate.withGradBuffer { gg in
-                            for i in 0..<gg.count { gg[i] += g[i] * upp[i] * df(gp[i]) }
+            out.grad!.withUnsafeBufferPointer { gp in
+                gate.data.withUnsafeBufferPointer { xp in
+                    up.data.withUnsafeBufferPointer { upp in
+                        let g = gp.baseAddress!, x = xp.baseAddress!, u = upp.baseAddress!
+                        // One tensor in both roles gets both sums, one after the other.
+                        if gate.requiresGrad {
+                            gate.withGradBuffer { gg in
+                                let d = gg.baseAddress!
+                                Parallel.forRanges(n, grain: Parallel.elementGrain) { r in
+                                    for i in r { d[i] += g[i] * u[i] * df(x[i]) }
+                                }
+                            }
                         }
-                    }
-                    if up.requiresGrad {
-                        up.withGradBuffer { gu in
-                            for i in 0..<gu.count { gu[i] += g[i] * f(gp[i]) }
+                        if up.requiresGrad {
+                            up.withGradBuffer { gu in
+                                let d = gu.baseAddress!
+                                Parallel.forRanges(n, grain: Parallel.elementGrain) { r in for i in r { d[i] += g[i] * f(x[i]) } }
+                            }
                         }
                     }
                 }
