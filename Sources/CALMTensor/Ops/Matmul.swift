@@ -13,7 +13,7 @@ extension Tensor {
         precondition(weight.rank == 2 && weight.shape[1] == x.lastDim,
                      "linear: input \(x.shape) does not match weight \(weight.shape)")
         let rows = x.rowCount, inF = weight.shape[1], outF = weight.shape[0]
-        Self.checkLinearAddends(rows: rows, outF: outF, bias: bias, residual: residual, input: x.shape)
+        Self.checkLinearAddends(outF: outF, bias: bias, residual: residual, input: x.shape)
         let out = [Float].uninitialized(count: rows * outF) { o in
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
@@ -77,7 +77,7 @@ extension Tensor {
     }
 
     /// Checks a linear map's optional bias `(out)` and residual (the result's shape).
-    static func checkLinearAddends(rows: Int, outF: Int, bias: Tensor?, residual: Tensor?, input: [Int]) {
+    static func checkLinearAddends(outF: Int, bias: Tensor?, residual: Tensor?, input: [Int]) {
         if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]") }
         if let residual {
             precondition(residual.shape == Array(input.dropLast()) + [outF],

@@ -47,7 +47,7 @@ extension Tensor {
         let x = self
         precondition(weight.cols == x.lastDim, "linear: input \(x.shape) does not match quantized weight \(weight.shape)")
         let rows = x.rowCount, inF = weight.cols, outF = weight.rows
-        Self.checkLinearAddends(rows: rows, outF: outF, bias: bias, residual: residual, input: x.shape)
+        Self.checkLinearAddends(outF: outF, bias: bias, residual: residual, input: x.shape)
         let out = [Float].uninitialized(count: rows * outF) { o in
             guard rows > 0, outF > 0 else { return }
             guard inF > 0 else {
