@@ -173,11 +173,43 @@ static void accumulate(const attention_job *job, const float *w, int64_t wsi, in
 
 static inline int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
 
-/* dst (D, padded) = the S rows of one head (row stride ld) transposed; columns S..padded are 0. */
+#if defined(__x86_64__)
+/* dst rows 0..7 (stride ldd) = columns 0..7 of src rows 0..7 (stride ld). */
+CK_AVX2 static inline void transpose8x8(const float *src, int64_t ld, float *dst, int64_t ldd) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     /* a_i0 a_j0 a_i1 a_j1 | a_i4 a_j4 a_i5 a_j5 */
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); /* a_i2 a_j2 a_i3 a_j3 | a_i6 a_j6 a_i7 a_j7 */
+    }
+    for (int i = 0; i < 8; i += 4) { /* columns c and c + 4 of four rows */
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int c = 0; c < 4; c++) {
+        _mm256_storeu_ps(dst + c * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x20));
+        _mm256_storeu_ps(dst + (c + 4) * ldd, _mm256_permute2f128_ps(u[c], u[c + 4], 0x31));
+    }
+}
+#endif
+
+/* dst (D, padded) = the S rows of one head (row stride ld) transposed; columns S..padded are 0.
+   Whole 8 x 8 tiles go through registers (a column walk touches one cache line per key). */
 static void transpose_head(const float *src, int64_t ld, int64_t keys, int64_t d, float *dst, int64_t padded) {
+    int64_t tiledKeys = 0, tiledDims = 0;
+#if defined(__x86_64__)
+    if (ck_uses_avx2()) {
+        tiledKeys = keys / 8 * 8;
+        tiledDims = d / 8 * 8;
+        for (int64_t j = 0; j < tiledKeys; j += 8)
+            for (int64_t p = 0; p < tiledDims; p += 8) transpose8x8(src + j * ld + p, ld, dst + p * padded + j, padded);
+    }
+#endif
     for (int64_t p = 0; p < d; p++) {
         float *row = dst + p * padded;
-        for (int64_t j = 0; j < keys; j++) row[j] = src[j * ld + p];
+        for (int64_t j = p < tiledDims ? tiledKeys : 0; j < keys; j++) row[j] = src[j * ld + p];
         for (int64_t j = keys; j < padded; j++) row[j] = 0.0f;
     }
 }
