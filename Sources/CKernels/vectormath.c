@@ -74,22 +74,20 @@ CK_AVX2 static void scale_row_avx2(float *row, int64_t n, float factor) {
     for (; j < n; j++) row[j] *= factor;
 }
 
-CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, _mm256_loadu_ps(x + i))))));
-    if (i < n) {
-        float lanes[8];
-        _mm256_storeu_ps(lanes, _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(zero, load_partial(x + i, n - i, 0.0f))))));
-        for (int64_t l = 0; l < n - i; l++) y[i + l] = lanes[l];
-    }
-}
 CK_AVX2 static inline __m256 sigmoid8(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
+CK_AVX2 static void sigmoid_avx2(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sigmoid8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, sigmoid8(load_partial(x + i, n - i, 0.0f)));
+        for (int64_t l = 0; l < n - i; l++) y[i + l] = lanes[l];
+    }
+}
 CK_AVX2 static void swiglu_forward_avx2(const float *x, const float *u, float *o, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {

@@ -82,13 +82,7 @@ extension Tensor {
                         case .suffix(let n):
                             for i in 0..<ap.count { db[i % n] += dy[i] * x[i] }
                         case .perRow(let n):
-                            Parallel.forRanges(gb.count, grain: Parallel.rowGrain(width: n)) { rows in
-                                for r in rows {
-                                    var s: Float = 0
-                                    for j in 0..<n { s += dy[r * n + j] * x[r * n + j] }
-                                    db[r] += s
-                                }
-                            }
+                            Self.addRowDots(dy, x, width: n, into: gb)
                         }
                     }
                 }
@@ -123,17 +117,22 @@ extension Tensor {
             guard g.requiresGrad else { return }
             g.withGradBuffer { gg in
                 y.data.withUnsafeBufferPointer { yp in
-                    dOut.withUnsafeBufferPointer { dp in
-                        let dg = gg.baseAddress!, y = yp.baseAddress!, d = dp.baseAddress!
-                        Parallel.forRanges(gg.count, grain: Parallel.rowGrain(width: n)) { rows in
-                            for r in rows {
-                                var s: Float = 0
-                                for j in r * n..<(r + 1) * n { s += d[j] * y[j] }
-                                dg[r] += s
-                            }
-                        }
-                    }
+                    dOut.withUnsafeBufferPointer { dp in Self.addRowDots(dp.baseAddress!, yp.baseAddress!, width: n, into: gg) }
                 }
+            }
+        }
+    }
+
+    /// dst[r] += Σ_j a[r·n + j] · b[r·n + j] for every row r of dst: the gradient of a per-row
+    /// scale, split over threads.
+    private static func addRowDots(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, width n: Int,
+                                   into dst: UnsafeMutableBufferPointer<Float>) {
+        let d = dst.baseAddress!
+        Parallel.forRanges(dst.count, grain: Parallel.rowGrain(width: n)) { rows in
+            for r in rows {
+                var s: Float = 0
+                for j in 0..<n { s += a[r * n + j] * b[r * n + j] }
+                d[r] += s
             }
         }
     }

@@ -28,7 +28,7 @@ extension Tensor {
                                                   Int32(BLAS.threads))
                             }
                         }
-                        if let residual { for i in 0..<o.count { o[i] += residual.data[i] } }
+                        Self.addResidual(residual, to: o)
                         return
                     }
                     let prefilled = Self.prefillLinearOutput(o, rows: rows, outF: outF, bias: bias, residual: residual)
@@ -83,6 +83,12 @@ extension Tensor {
             precondition(residual.shape == Array(input.dropLast()) + [outF],
                          "linear: residual \(residual.shape), expected \(Array(input.dropLast()) + [outF])")
         }
+    }
+
+    /// o += residual, for the matrix-vector path (one or two rows: the product is written first).
+    static func addResidual(_ residual: Tensor?, to o: UnsafeMutableBufferPointer<Float>) {
+        guard let residual else { return }
+        for i in 0..<o.count { o[i] += residual.data[i] }
     }
 
     /// Writes the terms a linear map adds to its product into `o (rows, out)`: the residual,

@@ -62,7 +62,7 @@ extension Tensor {
                     withOptionalPointer(bias) { bp in
                         QuantizedKernels.matmul(weight, x: xp.baseAddress!, rows: rows, bias: bp, y: o.baseAddress!)
                     }
-                    if let residual { for i in 0..<o.count { o[i] += residual.data[i] } }
+                    Self.addResidual(residual, to: o)
                     return
                 }
                 let prefilled = Self.prefillLinearOutput(o, rows: rows, outF: outF, bias: bias, residual: residual)
