@@ -35,13 +35,13 @@ public enum BatchedDecoding {
         return withoutGradients {
             feedAugments(tokens: tokens, sequences: sequences)
             let spans = PackedRows(tokens).spans
-            // Each composed sequence's confidence features, once per step for all its connected layers.
-            let confidence = sequences.map { sequence -> [Tensor?] in
+            // Each composed sequence's gate signals, once per step for all its connected layers.
+            let signals = zip(sequences, tokens).map { sequence, row -> [GateSignals] in
                 guard case .composed(let model, let state, _) = sequence else { return [] }
-                return model.confidenceFeatures(state)
+                return model.gateSignals(state, newPositions: row.count)
             }
             let logits = anchor.packedStep(tokens, caches: sequences.map(\.anchorCache)) { layer, h in
-                addBridges(layer: layer, hidden: h, spans: spans, sequences: sequences, confidence: confidence)
+                addBridges(layer: layer, hidden: h, spans: spans, sequences: sequences, signals: signals)
             }.logits!  // (B, V)
             for case (.composed(_, let state, _), let row) in zip(sequences, tokens) {
                 for cache in state.bridgeCaches.joined() { cache.advance(by: row.count) }
@@ -69,7 +69,7 @@ public enum BatchedDecoding {
                 guard let decoder = state.augmentDecoders[i] as? TransformerAugmentDecoder else {
                     // Another kind of augment decodes its sequence alone.
                     slot.store(state.augmentDecoders[i].hiddenStates(TokenBatch(tokens[row]), layers: layers),
-                               into: state.bridgeCaches[i])
+                               tokens: tokens[row], into: state.bridgeCaches[i], familiarity: state.familiarity[i])
                     continue
                 }
                 let key = GroupKey(model: ObjectIdentifier(decoder.model), layers: layers.sorted())
@@ -86,15 +86,16 @@ public enum BatchedDecoding {
             for (member, span) in zip(members, PackedRows(memberTokens).spans) {
                 guard case .composed(let model, let state, _) = sequences[member.row] else { continue }
                 let states = hidden.mapValues { $0.packedRows(span) }  // (1, L, C)
-                model.augments[member.augment].store(states, into: state.bridgeCaches[member.augment])
+                model.augments[member.augment].store(states, tokens: tokens[member.row], into: state.bridgeCaches[member.augment],
+                                                     familiarity: state.familiarity[member.augment])
             }
         }
     }
 
     /// The anchor's output of `layer` `(N, 1, C)` with each composed sequence's bridges added
-    /// to its rows `spans[b]`; `confidence[b]` holds sequence b's confidence features per augment.
+    /// to its rows `spans[b]`; `signals[b]` holds sequence b's gate signals per augment.
     static func addBridges(layer: Int, hidden h: Tensor, spans: [Range<Int>], sequences: [AnchorSequence],
-                           confidence: [[Tensor?]]) -> Tensor {
+                           signals: [[GateSignals]]) -> Tensor {
         var rows: [Tensor]?
         for (b, sequence) in sequences.enumerated() {
             guard case .composed(let model, let state, let gates) = sequence,
@@ -106,7 +107,7 @@ public enum BatchedDecoding {
                 let gate: Tensor
                 (out, gate) = model.augments[i].bridges[j].cachedAdding(to: out, anchorStates: anchorStates,
                                                                         cache: state.bridgeCaches[i][j],
-                                                                        confidence: confidence[b][i])
+                                                                        signals: signals[b][i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
             }
             rows![b] = out

@@ -10,14 +10,15 @@ import Foundation
 /// q  = RoPE(W_q · rms(H_B)),  k = RoPE(W_k · rms(a)),  v = W_v · rms(a)
 /// z  = attention(q, k, v), causal             (B, T, D_B)   position t sees s ≤ t only
 /// y  = W_o · z
-/// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) [+ c_g · E_A] + b_g)   (B, T, 1)   per token, per augment and connection
+/// g  = sigmoid(w_g · rms(H_B) + u_g · rms(z) [+ c_g · E_A] [+ f_g · F_A] + b_g)   (B, T, 1)   per token, per augment and connection
 /// H_B ← H_B + g ⊙ y
 /// ```
 /// With confidence gates, E_A `(B, T, 2)` is the entropy of the augment's own next-token
 /// prediction at each position and how far it exceeds the lowest entropy of any augment there:
 /// an expert that does not know an answer spreads its prediction, and with several experts the
 /// one that knows is the surest, so the gate can close on that however alike the experts'
-/// states look.
+/// states look. With familiarity gates, F_A `(B, T, 2)` is how surprised the augment was by the
+/// text it read, lately and so far against the least surprised augment (`Familiarity`).
 /// `W_o` starts at zero, so a fresh composition computes exactly what the anchor computes.
 /// The RMS norms (learned scale, initialised to 1) keep attention logits in range whatever
 /// the two models' residual-stream magnitudes are. Rotary position embeddings on q and k (the
@@ -34,6 +35,7 @@ public final class Bridge {
     public let gate: Linear  // (1, D_B), on the anchor state
     public let gateFromAugment: Linear  // (1, D_B), on the attended augment states; starts at zero
     public let gateFromConfidence: Linear?  // (1, 2), on the augment's prediction entropy and its excess
+    public let gateFromFamiliarity: Linear?  // (1, 2), on the augment's recent surprisal and its excess so far
     /// A fixed unit scale for the parameter-free RMS norm of z.
     private let unitScale: Tensor
     /// Rotary embedding of bridge queries and keys (nil: content-only attention).
@@ -43,7 +45,7 @@ public final class Bridge {
     /// A bridge whose weights, named under `prefix` (e.g. "augments.0.connections.1"), come
     /// from `weights`: fresh ones for a new composition, stored ones when loading.
     init(_ prefix: String, connection: Connection, augmentWidth: Int, anchorWidth: Int, heads: Int, rotary: Bool,
-         confidence: Bool, weights w: inout some WeightSource) throws {
+         confidence: Bool, familiarity: Bool, weights w: inout some WeightSource) throws {
         self.connection = connection
         self.heads = heads
         self.rotary = rotary ? RotaryEmbedding(headDim: anchorWidth / heads, theta: 10_000) : nil
@@ -68,6 +70,9 @@ public final class Bridge {
         gateFromAugment = Linear(weight: try w.weight("\(prefix).gate_augment.weight", shape: [1, anchorWidth], initial: .zeros))
         gateFromConfidence = confidence
             ? Linear(weight: try w.weight("\(prefix).gate_confidence.weight", shape: [1, 2], initial: .values(Self.confidenceStart))) : nil
+        gateFromFamiliarity = familiarity
+            ? Linear(weight: try w.weight("\(prefix).gate_familiarity.weight", shape: [1, 2], initial: .values(Self.familiarityStart)))
+            : nil
         unitScale = Tensor(filling: 1, shape: [anchorWidth])
     }
 
@@ -78,6 +83,11 @@ public final class Bridge {
     /// README); output projections still start at zero, so a fresh composition still computes
     /// exactly what its anchor computes.
     static let confidenceStart: [Float] = [-2, -8]
+
+    /// Where the familiarity weights start: every nat of recent surprisal and every nat of
+    /// surprisal so far beyond the least surprised expert lower the gate's logit by 1 (for the
+    /// same reason as `confidenceStart`).
+    static let familiarityStart: [Float] = [-1, -1]
 
     /// Per-head bias u (repeated over heads) on the highest rotary frequencies, scaled so that
     /// the attention logit of the aligned position exceeds every other position's (up to 256
@@ -101,7 +111,8 @@ public final class Bridge {
     }
 
     /// The names of a bridge's parts, as its parameter names use them (`<prefix>.<part>.weight`).
-    public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment", "gate_confidence"]
+    public static let partNames = ["proj", "query_norm", "key_norm", "q_proj", "k_proj", "v_proj", "o_proj", "gate", "gate_augment", "gate_confidence",
+                                    "gate_familiarity"]
 
     /// Whether a parameter name from `parameters` names one of these parts
     /// (`...connections.0.o_proj.weight` is part `o_proj`).
@@ -118,6 +129,7 @@ public final class Bridge {
             + value.parameters("\(prefix).v_proj") + output.parameters("\(prefix).o_proj")
             + gate.parameters("\(prefix).gate") + gateFromAugment.parameters("\(prefix).gate_augment")
             + (gateFromConfidence?.parameters("\(prefix).gate_confidence") ?? [])
+            + (gateFromFamiliarity?.parameters("\(prefix).gate_familiarity") ?? [])
     }
 
     /// Keys and values `(B, S, H, hd)` from augment states `(B, S, D_A)` at positions from `start`.
@@ -139,12 +151,16 @@ public final class Bridge {
     }
 
     /// `stream + g ⊙ W_o z` and the gate `(B, T, 1)` from the normalised anchor states and z
-    /// `(B, T, D_B)`, and with confidence gates the augment's confidence features E_A `(B, T, 2)`.
-    private func gated(_ h: Tensor, _ z: Tensor, confidence: Tensor?, stream: Tensor) -> (stream: Tensor, gate: Tensor) {
+    /// `(B, T, D_B)`, and what the gate reads about the augment.
+    private func gated(_ h: Tensor, _ z: Tensor, signals: GateSignals, stream: Tensor) -> (stream: Tensor, gate: Tensor) {
         var logit = gate(h).adding(gateFromAugment(z.rmsNorm(weight: unitScale, eps: Self.normEps)))
         if let gateFromConfidence {
-            guard let confidence else { preconditionFailure("a confidence-gated bridge needs its augment's confidence") }
+            guard let confidence = signals.confidence else { preconditionFailure("a confidence-gated bridge needs its augment's confidence") }
             logit = logit.adding(gateFromConfidence(confidence))
+        }
+        if let gateFromFamiliarity {
+            guard let familiarity = signals.familiarity else { preconditionFailure("a familiarity-gated bridge needs its augment's familiarity") }
+            logit = logit.adding(gateFromFamiliarity(familiarity))
         }
         let g = logit.sigmoid()
         return (stream.adding(output(z), scaledByRow: g), g)
@@ -153,19 +169,28 @@ public final class Bridge {
     /// The anchor stream `(B, T, D_B)` with this bridge's gated contribution `g ⊙ y` added, and
     /// the gate `(B, T, 1)`; `anchorStates` is the anchor block output the bridge reads (training path).
     func adding(to stream: Tensor, anchorStates: Tensor, keys: Tensor, values: Tensor,
-                confidence: Tensor?) -> (stream: Tensor, gate: Tensor) {
+                signals: GateSignals) -> (stream: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: 0)
         let attended = Tensor.attention(query: q, key: keys, value: values, causal: true)  // (B, T, H, hd)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence, stream: stream)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), signals: signals, stream: stream)
     }
 
     /// The same for new anchor positions, attending over cached keys/values (inference).
     func cachedAdding(to stream: Tensor, anchorStates: Tensor, cache: BridgeCache,
-                      confidence: Tensor?) -> (stream: Tensor, gate: Tensor) {
+                      signals: GateSignals) -> (stream: Tensor, gate: Tensor) {
         let (b, t) = (anchorStates.shape[0], anchorStates.shape[1])
         let (q, h) = queries(anchorStates, startPosition: cache.length)
         let attended = cache.attention(query: q)
-        return gated(h, attended.reshaped([b, t, anchorWidth]), confidence: confidence, stream: stream)
+        return gated(h, attended.reshaped([b, t, anchorWidth]), signals: signals, stream: stream)
     }
+}
+
+/// What a gate reads about its augment besides the two models' states, `(B, T, 2)` each; nil
+/// where the composition's gates do not read it.
+struct GateSignals {
+    /// The augment's prediction entropy and its excess over the surest augment's.
+    var confidence: Tensor?
+    /// The augment's recent surprisal and its surprisal so far beyond the least surprised augment's.
+    var familiarity: Tensor?
 }

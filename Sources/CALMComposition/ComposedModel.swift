@@ -6,21 +6,33 @@ public struct AugmentSlot {
     public let name: String
     public let model: any AugmentModel
     public let bridges: [Bridge]
-    /// With confidence gates: the augment as a language model, whose prediction entropy the gates read.
+    /// With confidence or familiarity gates: the augment as a language model, whose predictions the gates read.
     let predictor: (any CausalLanguageModel)?
-    /// The augment blocks whose outputs the bridges read (and the last block for confidence gates).
+    /// Whether its gates read its prediction entropy, and how surprised it was by the text.
+    let readsConfidence: Bool, readsFamiliarity: Bool
+    /// The augment blocks whose outputs the bridges read (and the last block for the gates' signals).
     var layers: Set<Int> {
         Set(bridges.map(\.connection.augmentLayer)).union(predictor == nil ? [] : [model.layerCount - 1])
     }
 
     /// The augment's prediction entropy `(B, T, 1)` from its block outputs; nil without confidence gates.
     func entropy(_ states: [Int: Tensor]) -> Tensor? {
-        guard let predictor, let last = states[model.layerCount - 1] else { return nil }
+        guard readsConfidence, let predictor, let last = states[model.layerCount - 1] else { return nil }
         return withoutGradients { predictor.predictionEntropy(fromHidden: last) }
     }
 
-    /// Cross-attention keys and values (and entropies) of new augment states into the bridge caches.
-    func store(_ states: [Int: Tensor], into caches: [BridgeCache]) {
+    /// (r, c) of `Familiarity` at every position of `tokens`; nil without familiarity gates.
+    func familiarity(_ tokens: TokenBatch, _ states: [Int: Tensor]) -> [(recent: Float, total: Float)]? {
+        guard readsFamiliarity, let predictor, let last = states[model.layerCount - 1] else { return nil }
+        return withoutGradients { Familiarity.read(tokens, lastHidden: last, predictor: predictor) }
+    }
+
+    /// Cross-attention keys and values (and the gates' signals) of new augment states for `tokens`
+    /// into the bridge caches and the familiarity tracker.
+    func store(_ states: [Int: Tensor], tokens: [Int], into caches: [BridgeCache], familiarity: FamiliarityTracker?) {
+        if let familiarity, let predictor, let last = states[model.layerCount - 1] {
+            withoutGradients { familiarity.read(tokens, lastHidden: last, predictor: predictor) }
+        }
         let entropy = self.entropy(states)
         for (bridge, cache) in zip(bridges, caches) {
             guard let augmentStates = states[bridge.connection.augmentLayer] else { continue }
@@ -49,6 +61,8 @@ public final class ComposedModel {
     public let rotaryBridges: Bool
     /// Whether every gate also reads its augment's prediction entropy.
     public let confidenceGates: Bool
+    /// Whether every gate also reads how surprised its augment was by the text (`Familiarity`).
+    public let familiarityGates: Bool
     /// anchor layer -> the bridges that add into its output, as (augment, bridge) indices.
     let bridgesByAnchorLayer: [Int: [(augment: Int, bridge: Int)]]
 
@@ -56,11 +70,12 @@ public final class ComposedModel {
     /// - heads: cross-attention heads (default: the anchor's).
     /// - confidenceGates: gates read each augment's prediction entropy (every augment must be a
     ///   `CausalLanguageModel`).
+    /// - familiarityGates: gates read how surprised each augment was by the text (the same).
     /// - weights: the bridges' weights, fresh (`RandomWeights`) or stored (`CheckpointWeights`).
     /// Anchor and augments are frozen here, once.
     public init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
                 heads: Int? = nil, rotaryBridges: Bool = true, confidenceGates: Bool = false,
-                weights: inout some WeightSource) throws {
+                familiarityGates: Bool = false, weights: inout some WeightSource) throws {
         guard !specs.isEmpty else { throw ConnectionError("a composition needs at least one augment") }
         let width = anchor.config.hiddenSize
         let heads = heads ?? anchor.config.numHeads
@@ -71,23 +86,27 @@ public final class ComposedModel {
         self.heads = heads
         self.rotaryBridges = rotaryBridges
         self.confidenceGates = confidenceGates
+        self.familiarityGates = familiarityGates
+        let readsPredictions = confidenceGates || familiarityGates
         var slots: [AugmentSlot] = []
         var byLayer: [Int: [(augment: Int, bridge: Int)]] = [:]
         for (i, spec) in specs.enumerated() {
             try ConnectionRule.validate(spec.connections, anchorLayers: anchor.config.numLayers, augmentLayers: spec.model.layerCount)
             let predictor = spec.model as? any CausalLanguageModel
-            if confidenceGates && predictor == nil {
-                throw ConnectionError("confidence gates need experts that predict tokens; \(spec.name) does not")
+            if readsPredictions && predictor == nil {
+                throw ConnectionError("\(confidenceGates ? "confidence" : "familiarity") gates need experts that predict tokens; \(spec.name) does not")
             }
             let bridges = try spec.connections.enumerated().map { j, connection in
                 try Bridge("augments.\(i).connections.\(j)", connection: connection,
                            augmentWidth: spec.model.outputWidth(ofLayer: connection.augmentLayer), anchorWidth: width,
-                           heads: heads, rotary: rotaryBridges, confidence: confidenceGates, weights: &weights)
+                           heads: heads, rotary: rotaryBridges, confidence: confidenceGates, familiarity: familiarityGates,
+                           weights: &weights)
             }
             for (j, c) in spec.connections.enumerated() { byLayer[c.anchorLayer, default: []].append((i, j)) }
             spec.model.freeze()
             slots.append(AugmentSlot(name: spec.name, model: spec.model, bridges: bridges,
-                                     predictor: confidenceGates ? predictor : nil))
+                                     predictor: readsPredictions ? predictor : nil, readsConfidence: confidenceGates,
+                                     readsFamiliarity: familiarityGates))
         }
         anchor.setTrainable(false)
         augments = slots
@@ -96,10 +115,11 @@ public final class ComposedModel {
 
     /// A fresh composition whose bridges are drawn from `seed`.
     public convenience init(anchor: TransformerLM, augments specs: [(name: String, model: any AugmentModel, connections: [Connection])],
-                            heads: Int? = nil, rotaryBridges: Bool = true, confidenceGates: Bool = false, seed: UInt64 = 0) throws {
+                            heads: Int? = nil, rotaryBridges: Bool = true, confidenceGates: Bool = false,
+                            familiarityGates: Bool = false, seed: UInt64 = 0) throws {
         var weights = RandomWeights(seed: seed)
         try self.init(anchor: anchor, augments: specs, heads: heads, rotaryBridges: rotaryBridges, confidenceGates: confidenceGates,
-                      weights: &weights)
+                      familiarityGates: familiarityGates, weights: &weights)
     }
 
     /// Only the bridges train.
@@ -159,11 +179,13 @@ public final class ComposedModel {
     private func bridgedHidden(_ tokens: TokenBatch, upTo last: Int, augmentStates: [[Int: Tensor]]?,
                                anchorPrefix: (layer: Int, hidden: Tensor)?, gates: GateRecorder?) -> Tensor {
         let states = augmentStates ?? self.augmentStates(tokens)
-        // Keys/values of every bridge and each augment's prediction entropy, computed once per forward.
+        // Keys/values of every bridge and each augment's gate signals, computed once per forward.
         let keysValues = augments.indices.map { i in
             augments[i].bridges.map { $0.keysValues(states[i][$0.connection.augmentLayer]!) }
         }
-        let confidence = Self.confidenceFeatures(augments.indices.map { augments[$0].entropy(states[$0]) })
+        let signals = Self.gateSignals(entropies: augments.indices.map { augments[$0].entropy(states[$0]) },
+                                       familiarity: augments.indices.map { augments[$0].familiarity(tokens, states[$0]) },
+                                       shape: [tokens.batch, tokens.length])
         return anchor.forward(tokens, collect: [last], upTo: last, prefix: anchorPrefix) { layer, h in
             guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
             var out = h
@@ -171,7 +193,7 @@ public final class ComposedModel {
                 let gate: Tensor
                 (out, gate) = self.augments[i].bridges[j].adding(
                     to: out, anchorStates: h, keys: keysValues[i][j].keys, values: keysValues[i][j].values,
-                    confidence: confidence[i])
+                    signals: signals[i])
                 gates?.record(GateKey(augment: i, connection: j), gate)
             }
             return out
@@ -193,9 +215,18 @@ public final class ComposedModel {
         }
     }
 
-    /// Confidence features of the newest positions of a decoded sequence (nil without confidence gates).
-    func confidenceFeatures(_ state: CompositionState) -> [Tensor?] {
-        Self.confidenceFeatures(state.bridgeCaches.map { $0.first?.newEntropy })
+    /// Each augment's gate signals from the augments' prediction entropies `(B, T, 1)` and
+    /// familiarity values (r, c) at the same `shape` (B, T) positions.
+    static func gateSignals(entropies: [Tensor?], familiarity: [[(recent: Float, total: Float)]?], shape: [Int]) -> [GateSignals] {
+        zip(confidenceFeatures(entropies), Familiarity.features(familiarity, shape: shape)).map {
+            GateSignals(confidence: $0, familiarity: $1)
+        }
+    }
+
+    /// Gate signals at the newest positions `T` of a decoded sequence.
+    func gateSignals(_ state: CompositionState, newPositions t: Int) -> [GateSignals] {
+        Self.gateSignals(entropies: state.bridgeCaches.map { $0.first?.newEntropy },
+                         familiarity: state.familiarity.map { $0?.newest }, shape: [1, t])
     }
 
     /// Mean next-token loss on the masked targets (see `TransformerLM.loss`); the output
@@ -224,11 +255,14 @@ public final class CompositionState {
     let augmentDecoders: [any AugmentDecoder]
     /// `bridgeCaches[augment][connection]`.
     let bridgeCaches: [[BridgeCache]]
+    /// Per augment, with familiarity gates.
+    let familiarity: [FamiliarityTracker?]
 
-    init(anchorCache: KVCache, augmentDecoders: [any AugmentDecoder], bridgeCaches: [[BridgeCache]]) {
+    init(anchorCache: KVCache, augmentDecoders: [any AugmentDecoder], bridgeCaches: [[BridgeCache]], familiarity: [FamiliarityTracker?]) {
         self.anchorCache = anchorCache
         self.augmentDecoders = augmentDecoders
         self.bridgeCaches = bridgeCaches
+        self.familiarity = familiarity
     }
 }
 
@@ -242,7 +276,8 @@ extension ComposedModel: IncrementalDecoder {
             augmentDecoders: augments.map { $0.model.makeDecoder(capacity: capacity) },
             bridgeCaches: augments.map { slot in
                 slot.bridges.map { _ in BridgeCache(capacity: capacity, heads: heads, headDim: anchor.config.hiddenSize / heads) }
-            })
+            },
+            familiarity: augments.map { $0.readsFamiliarity ? FamiliarityTracker() : nil })
     }
 
     /// Every new token goes to every model (paper §3.1): augments first, whose new states
@@ -255,16 +290,17 @@ extension ComposedModel: IncrementalDecoder {
         withoutGradients {
             let batch = TokenBatch(tokens)
             for (i, slot) in augments.enumerated() {
-                slot.store(state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers), into: state.bridgeCaches[i])
+                slot.store(state.augmentDecoders[i].hiddenStates(batch, layers: slot.layers), tokens: tokens,
+                           into: state.bridgeCaches[i], familiarity: state.familiarity[i])
             }
-            let confidence = confidenceFeatures(state)
+            let signals = gateSignals(state, newPositions: tokens.count)
             let logits = anchor.lastPositionLogits(batch, cache: state.anchorCache) { layer, h in
                 guard let targets = self.bridgesByAnchorLayer[layer] else { return h }
                 var out = h
                 for (i, j) in targets {
                     let gate: Tensor
                     (out, gate) = self.augments[i].bridges[j].cachedAdding(
-                        to: out, anchorStates: h, cache: state.bridgeCaches[i][j], confidence: confidence[i])
+                        to: out, anchorStates: h, cache: state.bridgeCaches[i][j], signals: signals[i])
                     gates?.record(GateKey(augment: i, connection: j), gate)
                 }
                 return out

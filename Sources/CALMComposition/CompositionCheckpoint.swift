@@ -46,25 +46,33 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     public var gate: String
     /// Whether gates read each expert's prediction entropy and its excess over the surest expert's (absent: no).
     public var confidenceGates: Bool?
+    /// Whether gates read how surprised each expert was by the text, lately and so far beyond the
+    /// least surprised expert (absent: no).
+    public var familiarityGates: Bool?
     public var seed: UInt64
 
     enum CodingKeys: String, CodingKey {
         case anchor, augments, registry, heads, rotary, gate, seed
         case confidenceGates = "confidence_gates"
+        case familiarityGates = "familiarity_gates"
     }
 
     public init(anchor: AnchorReference, augments: [AugmentReference], registry: String? = nil, heads: Int, rotary: Bool = true,
-                confidenceGates: Bool = false, seed: UInt64) {
+                confidenceGates: Bool = false, familiarityGates: Bool = false, seed: UInt64) {
         self.anchor = anchor
         self.augments = augments
         self.registry = registry
         self.heads = heads
         self.rotary = rotary
         self.confidenceGates = confidenceGates ? true : nil
-        gate = confidenceGates
-            ? "sigmoid(w · rms(h) + u · rms(z) + c · (e, e - min e') + b), per token, per augment and connection (h: anchor state, "
-                + "z: attended augment states, e: the augment's next-token entropy in nats, min e': the lowest of all augments')"
-            : "sigmoid(w · rms(h) + u · rms(z) + b), per token, per augment and connection (h: anchor state, z: attended augment states)"
+        self.familiarityGates = familiarityGates ? true : nil
+        let terms = ["w · rms(h)", "u · rms(z)"] + (confidenceGates ? ["c · (e, e - min e')"] : [])
+            + (familiarityGates ? ["f · (r, s - min s')"] : []) + ["b"]
+        let meanings = ["h: anchor state", "z: attended augment states"]
+            + (confidenceGates ? ["e: the augment's next-token entropy in nats, min e': the lowest of all augments'"] : [])
+            + (familiarityGates ? ["r: the augment's recent surprisal at the tokens read (nats, halved per token), "
+                                   + "s: its surprisal so far, min s': the lowest of all augments'"] : [])
+        gate = "sigmoid(\(terms.joined(separator: " + "))), per token, per augment and connection (\(meanings.joined(separator: ", ")))"
         self.seed = seed
     }
 }
@@ -179,6 +187,7 @@ public enum CompositionAssembly {
         }
         let augments = zip(spec.augments, experts).map { (name: $0.name, model: $1, connections: $0.connections) }
         return try ComposedModel(anchor: anchor, augments: augments, heads: spec.heads, rotaryBridges: spec.rotary,
-                                 confidenceGates: spec.confidenceGates ?? false, weights: &weights)
+                                 confidenceGates: spec.confidenceGates ?? false, familiarityGates: spec.familiarityGates ?? false,
+                                 weights: &weights)
     }
 }

@@ -21,6 +21,8 @@ public struct CompositionJob {
     public var rotaryBridges = true
     /// Gates also read each expert's prediction entropy (how sure it is of the next token).
     public var confidenceGates = false
+    /// Gates also read how surprised each expert was by the text (`Familiarity`).
+    public var familiarityGates = false
     /// Start every bridge as a copy of its expert's next-token prediction in the anchor's token
     /// space (`VocabularyAlignment`); a resumed run keeps its trained bridges.
     public var vocabularyBridges = false
@@ -116,9 +118,10 @@ public struct CompositionJob {
         func fingerprints() throws -> [InputAgreement.Fingerprint] {
             var items = [InputAgreement.Fingerprint("anchor model", spec.anchor.contentHash)]
             for augment in spec.augments { items.append(.init("expert \(augment.name)", augment.contentHash)) }
-            items.append(.init("bridges (connections, heads, rotary, confidence gates, seed)",
+            items.append(.init("bridges (connections, heads, rotary, confidence and familiarity gates, seed)",
                                try InputAgreement.digest(ofJSON: [String(describing: spec.augments),
-                                                                  "\(spec.heads) \(spec.rotary) \(spec.confidenceGates ?? false) \(spec.seed)"])))
+                                                                  "\(spec.heads) \(spec.rotary) \(spec.confidenceGates ?? false) "
+                                                                      + "\(spec.familiarityGates ?? false) \(spec.seed)"])))
             return items + (try trainer.fingerprints())
         }
     }
@@ -150,7 +153,8 @@ public struct CompositionJob {
             anchor: .init(path: CompositionCheckpoint.reference(to: anchorPath, from: outputPath),
                           contentHash: anchor.contentHash, architecture: anchor.architecture),
             augments: references, registry: CompositionCheckpoint.reference(to: registry.directory, from: outputPath),
-            heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, confidenceGates: confidenceGates, seed: options.seed)
+            heads: heads ?? anchorLM.config.numHeads, rotary: rotaryBridges, confidenceGates: confidenceGates,
+            familiarityGates: familiarityGates, seed: options.seed)
         var fresh = RandomWeights(seed: spec.seed)
         let model = try CompositionAssembly.assemble(spec, anchor: anchorLM, experts: expertModels, weights: &fresh)
 
@@ -164,7 +168,8 @@ public struct CompositionJob {
         if let resumePath {
             let (saved, file) = try CompositionCheckpoint.readSpec(resumePath)
             guard saved.anchor.contentHash == spec.anchor.contentHash, saved.augments == spec.augments, saved.heads == spec.heads,
-                  saved.rotary == spec.rotary, saved.confidenceGates == spec.confidenceGates else {
+                  saved.rotary == spec.rotary, saved.confidenceGates == spec.confidenceGates,
+                  saved.familiarityGates == spec.familiarityGates else {
                 throw CheckpointError(path: resumePath,
                                       message: "was trained with a different anchor, experts, connections, heads or gates")
             }

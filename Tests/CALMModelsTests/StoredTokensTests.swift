@@ -76,6 +76,24 @@ struct StoredTokensTests {
         #expect(abs(Double(loss.data[0]) - total / Double(count)) < 1e-5)
     }
 
+    /// Surprisal of a given next token is -log of the softmax over stored tokens; a token the
+    /// model never predicts, or none (-1), is infinitely surprising.
+    @Test func surprisalIsMinusLogTheStoredSoftmax() throws {
+        let (full, subset) = try Self.pair()
+        let tokens = TokenBatch([1, 4, 9, 3, 7])
+        let logits = withoutGradients { full.forward(tokens).logits! }  // (1, 5, 12)
+        let hidden = withoutGradients { subset.forward(tokens, collect: [1]).hidden[1]! }  // (1, 5, 8)
+        let next = [4, 9, 2, 7, -1]
+        let got = subset.predictionSurprisal(fromHidden: hidden, ofNext: next)
+        for (t, id) in next.enumerated() where Self.stored.contains(id) {
+            let kept = Self.stored.map { Double(logits.data[t * 12 + $0]) }
+            let top = kept.max()!
+            let lse = top + log(kept.map { exp($0 - top) }.reduce(0, +))
+            #expect(abs(Double(got[t]) - (lse - Double(logits.data[t * 12 + id]))) < 1e-5)
+        }
+        #expect(got[2] == .infinity && got[4] == .infinity)
+    }
+
     @Test func unstoredTokensReadTheLastRowAndCannotBePredicted() throws {
         let (_, subset) = try Self.pair()
         // Tokens 0, 5 and 11 are not stored: all three read the (zero) last row.

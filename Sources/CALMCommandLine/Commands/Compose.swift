@@ -37,6 +37,12 @@ struct Compose: ParsableCommand {
         """)
     var confidenceGates = false
     @Flag(help: """
+        Each gate also reads how surprised its expert was by the text it has read: lately (high on text \
+        unlike the expert's own) and so far beyond the least surprised expert (which expert knows the names \
+        in the question); experts must predict tokens.
+        """)
+    var familiarityGates = false
+    @Flag(help: """
         Start each bridge as a copy of its expert's next-token prediction into the anchor's token space (a \
         least-squares map between the two output heads, which share the tokenizer); every bridge must read \
         its expert's last block. Helps bridges carry facts D_C never showed (see README, real composition).
@@ -69,6 +75,9 @@ struct Compose: ParsableCommand {
         if let parts = trainOnly?.names, parts.contains("gate_confidence") && !confidenceGates {
             throw CLIError("--train-only gate_confidence needs --confidence-gates (without them bridges have no such part)")
         }
+        if let parts = trainOnly?.names, parts.contains("gate_familiarity") && !familiarityGates {
+            throw CLIError("--train-only gate_familiarity needs --familiarity-gates (without them bridges have no such part)")
+        }
         let specs = try connectionSpecs()
         if group?.rank ?? 0 == 0 { try OutputPath.validate(output, option: "--output") }  // only rank 0 writes
         try runtime.apply()
@@ -100,6 +109,7 @@ struct Compose: ParsableCommand {
         job.heads = heads
         job.rotaryBridges = rotaryBridges
         job.confidenceGates = confidenceGates
+        job.familiarityGates = familiarityGates
         job.vocabularyBridges = vocabularyBridges
         job.trainableBridgeParts = trainOnly?.names
         job.resumePath = resume

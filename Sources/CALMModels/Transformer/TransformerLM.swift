@@ -189,6 +189,16 @@ public final class TransformerLM {
         storedLogits(fromHidden: h).softmaxEntropy()
     }
 
+    /// Surprisal in nats of a given next token at every position, `-log p(next[r])` for row r of
+    /// the last block's output `(B, T, C)`; +inf for a token the model never predicts (or no token, -1).
+    public func predictionSurprisal(fromHidden h: Tensor, ofNext next: [Int]) -> [Float] {
+        let columns = next.map { id -> Int in
+            guard (0..<config.vocabSize).contains(id) else { return -1 }
+            return rowOfToken?[id] ?? id  // an unstored token's row is past the stored logits: +inf
+        }
+        return storedLogits(fromHidden: h).rowSurprisal(of: columns)
+    }
+
     /// Logits over the stored tokens only: `(B, T, V)`, or `(B, T, stored)` with `storedTokens`
     /// (the extra row for unstored tokens is an input only and never scored).
     func storedLogits(fromHidden h: Tensor) -> Tensor {

@@ -115,6 +115,20 @@ extension Tensor {
         }
     }
 
+    /// Surprisal in nats of one column per row under the row's softmax, `-log p(columns[r])`
+    /// (`(..., n) -> [rows]`, no gradient): +inf for a column outside `0..<n` or a logit of -inf.
+    public func rowSurprisal(of columns: [Int]) -> [Float] {
+        let n = lastDim, rows = rowCount
+        precondition(columns.count == rows, "rowSurprisal: \(columns.count) columns for \(rows) rows")
+        return data.withUnsafeBufferPointer { x in
+            (0..<rows).map { r in
+                guard (0..<n).contains(columns[r]) else { return .infinity }
+                let row = x.baseAddress! + r * n
+                return RowKernels.logSumExp(row, n) - row[columns[r]]
+            }
+        }
+    }
+
     /// Mean cross-entropy of `self (..., vocab)` logits against integer targets, one per row.
     /// Rows whose target is negative (e.g. -100, padding or prompt tokens) are ignored.
     /// Fused log-softmax + NLL: one pass forward, `(softmax - onehot) / count` backward.

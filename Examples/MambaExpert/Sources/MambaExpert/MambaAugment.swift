@@ -33,6 +33,9 @@ extension MambaLM: CausalLanguageModel {
     public func startDecoding(capacity: Int) -> MambaState { MambaState(batch: 1, config: config) }
 
     public func predictionEntropy(fromHidden h: Tensor) -> Tensor { logits(fromHidden: h).softmaxEntropy() }
+    public func predictionSurprisal(fromHidden h: Tensor, ofNext next: [Int]) -> [Float] {
+        logits(fromHidden: h).rowSurprisal(of: next)
+    }
 
     public func feed(_ tokens: [Int], state: MambaState) -> [Float] {
         let batch = TokenBatch(tokens)

@@ -1,0 +1,81 @@
+import CALMModels
+import CALMTensor
+
+/// How familiar an augment finds the text it has read (`calm compose --familiarity-gates`), from
+/// its surprisal at every token, s_t = min(-log p_A(x_t | x_<t), cap), with s_0 = 0 (nothing
+/// predicted the first token):
+///
+/// ```
+/// r_t = λ r_(t-1) + (1 - λ) s_t       recent surprisal: high on text unlike the augment's own
+/// c_t = c_(t-1) + s_t                 surprisal so far
+/// F_A = (r_t, c_t - min_A' c_t)       (B, T, 2); the second is 0 for the augment most at home
+/// ```
+/// Entropy (confidence gates) says how sure an expert is of the next token, and an expert can be
+/// sure and wrong: one that knows only invented countries confidently names one for any country.
+/// Surprisal says whether it predicted the text it actually read: the expert that knows a country
+/// found its name unsurprising and the other did not, which every later position still sees,
+/// the answer's included; on general text an expert of a narrow domain is surprised throughout.
+/// Tokens an expert never predicts (logit -inf) count `cap` nats.
+enum Familiarity {
+    static let cap: Float = 10
+    static let decay: Float = 0.5
+
+    /// An augment's running values after the positions read so far.
+    struct Running {
+        var recent: Float = 0
+        var total: Float = 0
+    }
+
+    /// (r, c) of each position of one sequence with surprisal `s` (uncapped), continuing `running`.
+    static func advance(_ running: inout Running, surprisal s: [Float]) -> [(recent: Float, total: Float)] {
+        s.map { raw in
+            let s = min(raw, cap)
+            running.recent = decay * running.recent + (1 - decay) * s
+            running.total += s
+            return (running.recent, running.total)
+        }
+    }
+
+    /// (r, c) at every position `(B · T)` of a whole batch, from the augment's last-block output
+    /// `(B, T, C)`: row (b, t) predicts token (b, t + 1).
+    static func read(_ tokens: TokenBatch, lastHidden h: Tensor, predictor: any CausalLanguageModel) -> [(recent: Float, total: Float)] {
+        let (b, t) = (tokens.batch, tokens.length)
+        let next = (0..<(b * t)).map { r in r % t == t - 1 ? -1 : tokens.ids[r + 1] }
+        let predicted = predictor.predictionSurprisal(fromHidden: h, ofNext: next)  // (B · T)
+        return (0..<b).flatMap { row -> [(recent: Float, total: Float)] in
+            var running = Running()
+            let start = row * t
+            return advance(&running, surprisal: [0] + predicted[start..<(start + t - 1)])
+        }
+    }
+
+    /// Each augment's features `(B, T, 2)` from its (r, c) at the same positions; nil stays nil.
+    static func features(_ values: [[(recent: Float, total: Float)]?], shape: [Int]) -> [Tensor?] {
+        let present = values.compactMap { $0 }
+        guard let first = present.first else { return values.map { _ in nil } }
+        var lowest = first.map(\.total)
+        for v in present.dropFirst() { for k in lowest.indices { lowest[k] = min(lowest[k], v[k].total) } }
+        return values.map { v in
+            v.map { v in Tensor(shape: shape + [2], data: v.indices.flatMap { k in [v[k].recent, v[k].total - lowest[k]] }) }
+        }
+    }
+}
+
+/// One augment's familiarity over a decoded sequence: its running values and the prediction of
+/// its newest position, which the next token fed will be scored against.
+final class FamiliarityTracker {
+    private var running = Familiarity.Running()
+    /// The augment's last-block output at the newest position `(1, 1, C)` (nil before any token).
+    private var newestHidden: Tensor?
+    /// (r, c) at the positions of the latest `read`.
+    private(set) var newest: [(recent: Float, total: Float)] = []
+
+    /// Scores `tokens` against the augment's predictions, given its last-block output for them `(1, T, C)`.
+    func read(_ tokens: [Int], lastHidden h: Tensor, predictor: any CausalLanguageModel) {
+        let t = tokens.count
+        let first = newestHidden.map { predictor.predictionSurprisal(fromHidden: $0, ofNext: [tokens[0]])[0] } ?? 0
+        let rest = predictor.predictionSurprisal(fromHidden: h, ofNext: Array(tokens.dropFirst()) + [-1]).dropLast()
+        newest = Familiarity.advance(&running, surprisal: [first] + rest)
+        newestHidden = h.sliced(axis: 1, (t - 1)..<t)
+    }
+}
