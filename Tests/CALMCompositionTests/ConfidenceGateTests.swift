@@ -5,7 +5,8 @@ import CALMTensor
 import Foundation
 import Testing
 
-/// Gates that also read each expert's next-token entropy (`calm compose --confidence-gates`).
+/// Gates that also read each expert's next-token entropy (`calm compose --confidence-gates`);
+/// the refusal and checkpoint tests cover familiarity gates too.
 @Suite("Confidence gates")
 struct ConfidenceGateTests {
     static let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 0], batch: 2, length: 6)
@@ -101,15 +102,19 @@ struct ConfidenceGateTests {
         #expect(maxAbsDifference(fed, full.data[(7 * v)..<(8 * v)]) < 1e-4)
     }
 
-    @Test func anExpertThatPredictsNoTokensIsRefused() throws {
+    /// Gates that read an expert's predictions (either signal) need an expert that predicts tokens.
+    @Test(arguments: GateSignal.allCases)
+    func anExpertThatPredictsNoTokensIsRefused(_ signal: GateSignal) throws {
         #expect {
             try ComposedModel(anchor: try tinyLM(seed: 1), augments: [("toy", try toyLM(), [Connection(anchorLayer: 1, augmentLayer: 0)])],
-                              confidenceGates: true)
-        } throws: { "\($0)".contains("confidence gates need experts that predict tokens; toy does not") }
+                              confidenceGates: signal == .confidence, familiarityGates: signal == .familiarity)
+        } throws: { "\($0)".contains("\(signal.rawValue) gates need experts that predict tokens; toy does not") }
     }
 
-    /// The flag travels in the checkpoint's spec; a spec written before it existed reads as off.
-    @Test func theCheckpointKeepsTheGatesAndOlderSpecsReadAsOff() throws {
+    /// The flag travels in the checkpoint's spec and names its terms in the gate's formula; a
+    /// spec written before it existed reads as off.
+    @Test(arguments: GateSignal.allCases)
+    func theCheckpointKeepsTheGatesAndOlderSpecsReadAsOff(_ signal: GateSignal) throws {
         let dir = try makeTemporaryDirectory()
         let anchorPath = "\(dir)/anchor.h5"
         let anchorHash = try ModelCheckpoint.save(model: try tinyLM(seed: 1), tokenizer: sharedTokenizer, to: anchorPath)
@@ -118,26 +123,34 @@ struct ConfidenceGateTests {
         try registry.register(file: "\(dir)/a.h5", name: "a", domain: "d")
         let (entry, expert) = try registry.load("a")
         let connections = [Connection(anchorLayer: 2, augmentLayer: 1)]
+        let (confidence, familiarity) = (signal == .confidence, signal == .familiarity)
         let model = try ComposedModel(anchor: try ModelCheckpoint.load(anchorPath).model, augments: [("a", expert.model, connections)],
-                                      confidenceGates: true)
+                                      confidenceGates: confidence, familiarityGates: familiarity)
         randomizeOutputs(model)
-        for (name, tensor) in model.parameters where name.hasSuffix("gate_confidence.weight") { tensor.data = [-1.5, 0.5] }
+        for (name, tensor) in model.parameters where name.hasSuffix("gate_\(signal.rawValue).weight") { tensor.data = [-1.5, 0.5] }
         let path = "\(dir)/comp.h5"
         let spec = CompositionSpec(
             anchor: .init(path: "anchor.h5", contentHash: anchorHash, architecture: "llama"),
             augments: [.init(name: "a", contentHash: entry.contentHash, architecture: "llama", connections: connections)],
-            registry: CompositionCheckpoint.reference(to: registry.directory, from: path), heads: model.heads, confidenceGates: true, seed: 0)
+            registry: CompositionCheckpoint.reference(to: registry.directory, from: path), heads: model.heads,
+            confidenceGates: confidence, familiarityGates: familiarity, seed: 0)
         try CompositionCheckpoint.save(model, spec: spec, tokenizer: sharedTokenizer, to: path)
         let reloaded = try CompositionCheckpoint.load(path)
-        #expect(reloaded.spec.confidenceGates == true && reloaded.model.confidenceGates)
-        #expect(reloaded.spec.gate.contains("entropy"))
+        #expect(reloaded.model.confidenceGates == confidence && reloaded.model.familiarityGates == familiarity)
+        #expect(reloaded.spec.confidenceGates == (confidence ? true : nil) && reloaded.spec.familiarityGates == (familiarity ? true : nil))
+        #expect(reloaded.spec.gate.contains("entropy") == confidence && reloaded.spec.gate.contains("surprisal") == familiarity)
         #expect(withoutGradients { reloaded.model.forward(Self.tokens).data } == withoutGradients { model.forward(Self.tokens).data })
 
         var older = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any])
-        older["confidence_gates"] = nil
+        older["\(signal.rawValue)_gates"] = nil
         let decoded = try JSONDecoder().decode(CompositionSpec.self, from: JSONSerialization.data(withJSONObject: older))
-        #expect(decoded.confidenceGates == nil)
+        #expect(decoded.confidenceGates == nil && decoded.familiarityGates == nil)
         let plain = CompositionSpec(anchor: spec.anchor, augments: spec.augments, heads: 2, seed: 0)
-        #expect(try String(decoding: JSONEncoder().encode(plain), as: UTF8.self).contains("confidence") == false)
+        #expect(try String(decoding: JSONEncoder().encode(plain), as: UTF8.self).contains(signal.rawValue) == false)
     }
+}
+
+/// What a gate can read about its expert besides the models' states.
+enum GateSignal: String, CaseIterable, Sendable {
+    case confidence, familiarity
 }

@@ -1,11 +1,11 @@
-import CALMCheckpoint
 import CALMComposition
 import CALMModels
 import CALMTensor
 import Foundation
 import Testing
 
-/// Gates that also read how surprised each expert was by the text (`calm compose --familiarity-gates`).
+/// Gates that also read how surprised each expert was by the text (`calm compose --familiarity-gates`);
+/// ConfidenceGateTests covers the refusal of experts that predict nothing and the checkpoint.
 @Suite("Familiarity gates")
 struct FamiliarityGateTests {
     static let tokens = TokenBatch(ids: [1, 5, 6, 7, 8, 9, 1, 10, 12, 14, 4, 0], batch: 2, length: 6)
@@ -110,46 +110,5 @@ struct FamiliarityGateTests {
         let fed = model.feed(Array(sequences[1][5...]), state: chunked)
         let full = withoutGradients { model.forward(TokenBatch(sequences[1])) }
         #expect(maxAbsDifference(fed, full.data[(7 * v)..<(8 * v)]) < 1e-4)
-    }
-
-    @Test func anExpertThatPredictsNoTokensIsRefused() throws {
-        #expect {
-            try ComposedModel(anchor: try tinyLM(seed: 1), augments: [("toy", try toyLM(), [Connection(anchorLayer: 1, augmentLayer: 0)])],
-                              familiarityGates: true)
-        } throws: { "\($0)".contains("familiarity gates need experts that predict tokens; toy does not") }
-    }
-
-    /// The flag travels in the checkpoint's spec and names its terms in the gate's formula; a
-    /// spec written before it existed reads as off.
-    @Test func theCheckpointKeepsTheGatesAndOlderSpecsReadAsOff() throws {
-        let dir = try makeTemporaryDirectory()
-        let anchorPath = "\(dir)/anchor.h5"
-        let anchorHash = try ModelCheckpoint.save(model: try tinyLM(seed: 1), tokenizer: sharedTokenizer, to: anchorPath)
-        let registry = ExpertRegistry(directory: "\(dir)/experts")
-        try ModelCheckpoint.save(model: try tinyLM(width: 16, layers: 3, heads: 2, seed: 2), tokenizer: sharedTokenizer, to: "\(dir)/a.h5")
-        try registry.register(file: "\(dir)/a.h5", name: "a", domain: "d")
-        let (entry, expert) = try registry.load("a")
-        let connections = [Connection(anchorLayer: 2, augmentLayer: 1)]
-        let model = try ComposedModel(anchor: try ModelCheckpoint.load(anchorPath).model, augments: [("a", expert.model, connections)],
-                                      familiarityGates: true)
-        randomizeOutputs(model)
-        for (name, tensor) in model.parameters where name.hasSuffix("gate_familiarity.weight") { tensor.data = [-0.5, 0.25] }
-        let path = "\(dir)/comp.h5"
-        let spec = CompositionSpec(
-            anchor: .init(path: "anchor.h5", contentHash: anchorHash, architecture: "llama"),
-            augments: [.init(name: "a", contentHash: entry.contentHash, architecture: "llama", connections: connections)],
-            registry: CompositionCheckpoint.reference(to: registry.directory, from: path), heads: model.heads, familiarityGates: true, seed: 0)
-        try CompositionCheckpoint.save(model, spec: spec, tokenizer: sharedTokenizer, to: path)
-        let reloaded = try CompositionCheckpoint.load(path)
-        #expect(reloaded.spec.familiarityGates == true && reloaded.model.familiarityGates && !reloaded.model.confidenceGates)
-        #expect(reloaded.spec.gate.contains("surprisal") && !reloaded.spec.gate.contains("entropy"))
-        #expect(withoutGradients { reloaded.model.forward(Self.tokens).data } == withoutGradients { model.forward(Self.tokens).data })
-
-        var older = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any])
-        older["familiarity_gates"] = nil
-        let decoded = try JSONDecoder().decode(CompositionSpec.self, from: JSONSerialization.data(withJSONObject: older))
-        #expect(decoded.familiarityGates == nil)
-        let plain = CompositionSpec(anchor: spec.anchor, augments: spec.augments, heads: 2, seed: 0)
-        #expect(try String(decoding: JSONEncoder().encode(plain), as: UTF8.self).contains("familiarity") == false)
     }
 }
