@@ -80,26 +80,7 @@ struct ConfidenceGateTests {
     }
 
     @Test func cachedAndBatchedDecodingEqualTheFullForward() throws {
-        let model = try Self.composition(experts: 2)
-        let sequences = [[1, 5, 6, 7, 20, 9, 10, 11], [2, 8, 8, 13, 1, 0, 17, 5]]
-        let v = model.vocabularySize
-        let states = sequences.map { _ in model.startDecoding(capacity: 8) }
-        // Prompts fed alone, then the remaining tokens in batched steps of both sequences.
-        var worst: Float = 0
-        for (s, state) in zip(sequences, states) { _ = model.feed(Array(s[0..<3]), state: state) }
-        for t in 3..<8 {
-            let batched = BatchedDecoding.step(anchor: model.anchor, tokens: sequences.map { $0[t] },
-                                               sequences: states.map { .composed(model, $0, gates: nil) })
-            for (b, s) in sequences.enumerated() {
-                let full = withoutGradients { model.forward(TokenBatch(Array(s[0...t]))) }
-                worst = max(worst, maxAbsDifference(batched[b], full.data[(t * v)..<((t + 1) * v)]))
-            }
-        }
-        #expect(worst < 1e-4, "largest logit difference \(worst)")
-        let solo = model.startDecoding(capacity: 8)
-        let fed = model.feed(sequences[0], state: solo)
-        let full = withoutGradients { model.forward(TokenBatch(sequences[0])) }
-        #expect(maxAbsDifference(fed, full.data[(7 * v)..<(8 * v)]) < 1e-4)
+        expectDecodingEqualsTheFullForward(try Self.composition(experts: 2))
     }
 
     /// Gates that read an expert's predictions (either signal) need an expert that predicts tokens.

@@ -90,25 +90,6 @@ struct FamiliarityGateTests {
     /// The running surprisal carries across fed chunks: the first token of a chunk is scored
     /// against the prediction of the previous chunk's last position.
     @Test func cachedAndBatchedDecodingEqualTheFullForward() throws {
-        let model = try Self.composition(confidence: true)
-        let sequences = [[1, 5, 6, 7, 20, 9, 10, 11], [2, 8, 8, 13, 1, 0, 17, 5]]
-        let v = model.vocabularySize
-        let states = sequences.map { _ in model.startDecoding(capacity: 8) }
-        var worst: Float = 0
-        for (s, state) in zip(sequences, states) { _ = model.feed(Array(s[0..<3]), state: state) }
-        for t in 3..<8 {
-            let batched = BatchedDecoding.step(anchor: model.anchor, tokens: sequences.map { $0[t] },
-                                               sequences: states.map { .composed(model, $0, gates: nil) })
-            for (b, s) in sequences.enumerated() {
-                let full = withoutGradients { model.forward(TokenBatch(Array(s[0...t]))) }
-                worst = max(worst, maxAbsDifference(batched[b], full.data[(t * v)..<((t + 1) * v)]))
-            }
-        }
-        #expect(worst < 1e-4, "largest logit difference \(worst)")
-        let chunked = model.startDecoding(capacity: 8)
-        _ = model.feed(Array(sequences[1][0..<5]), state: chunked)
-        let fed = model.feed(Array(sequences[1][5...]), state: chunked)
-        let full = withoutGradients { model.forward(TokenBatch(sequences[1])) }
-        #expect(maxAbsDifference(fed, full.data[(7 * v)..<(8 * v)]) < 1e-4)
+        expectDecodingEqualsTheFullForward(try Self.composition(confidence: true))
     }
 }
