@@ -7,6 +7,7 @@ import CALMTensor
 ///
 /// ```
 /// r_t = λ r_(t-1) + (1 - λ) s_t       recent surprisal: high on text unlike the augment's own
+///                                     (r_t = r_(t-1) at a token it never predicts)
 /// c_t = c_(t-1) + s_t                 surprisal so far
 /// F_A = (r_t, c_t - min_A' c_t)       (B, T, 2); the second is 0 for the augment most at home
 /// ```
@@ -15,7 +16,10 @@ import CALMTensor
 /// Surprisal says whether it predicted the text it actually read: the expert that knows a country
 /// found its name unsurprising and the other did not, which every later position still sees,
 /// the answer's included; on general text an expert of a narrow domain is surprised throughout.
-/// Tokens an expert never predicts (logit -inf) count `cap` nats.
+/// A token the expert never predicts (outside its stored vocabulary: chat markup, another
+/// expert's names) adds `cap` nats to c and leaves r as it was, so r follows how well the expert
+/// predicts the tokens it can predict at all (the chat markup just before an answer is outside
+/// every expert's vocabulary; README has both variants measured).
 enum Familiarity {
     static let cap: Float = 10
     static let decay: Float = 0.5
@@ -30,7 +34,7 @@ enum Familiarity {
     static func advance(_ running: inout Running, surprisal s: [Float]) -> [(recent: Float, total: Float)] {
         s.map { raw in
             let s = min(raw, cap)
-            running.recent = decay * running.recent + (1 - decay) * s
+            if raw.isFinite { running.recent = decay * running.recent + (1 - decay) * s }
             running.total += s
             return (running.recent, running.total)
         }

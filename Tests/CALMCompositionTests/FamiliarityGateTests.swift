@@ -1,4 +1,4 @@
-import CALMComposition
+@testable import CALMComposition
 import CALMModels
 import CALMTensor
 import Foundation
@@ -91,5 +91,17 @@ struct FamiliarityGateTests {
     /// against the prediction of the previous chunk's last position.
     @Test func cachedAndBatchedDecodingEqualTheFullForward() throws {
         expectDecodingEqualsTheFullForward(try Self.composition(confidence: true))
+    }
+
+    /// Surprisal is capped; a token the expert never predicts (+inf) adds the cap to c and leaves
+    /// r unchanged; the running values carry from one call to the next.
+    @Test func runningValuesCapSurprisalAndSkipUnpredictableTokensInR() {
+        var running = Familiarity.Running()
+        let first = Familiarity.advance(&running, surprisal: [0, 4, .infinity, 30])
+        let second = Familiarity.advance(&running, surprisal: [2])
+        let expected: [(recent: Float, total: Float)] = [(0, 0), (2, 4), (2, 14), (6, 24), (4, 26)]
+        for (got, want) in zip(first + second, expected) {
+            #expect(abs(got.recent - want.recent) < 1e-6 && abs(got.total - want.total) < 1e-6, "\(got) vs \(want)")
+        }
     }
 }
