@@ -95,6 +95,27 @@ struct ComposeOptionsCLITests {
         #expect(without.status != 0 && without.stderr.contains("--train-only gate_confidence needs --confidence-gates"), "\(without.stderr)")
     }
 
+    /// --familiarity-gates: each gate gets a (1, 2) weight on its expert's surprisal that trains
+    /// and is stored beside the confidence weight, and the part is refused without the flag.
+    @Test func familiarityGatesTrainAndAreStored() throws {
+        let dir = try CompositionCLITests.setup.get()
+        let flags = ["--connections", "1:1", "--vocabulary-bridges", "--confidence-gates", "--familiarity-gates",
+                     "--train-only", "gate,gate_familiarity", "--lr", "1e-2", "--warmup", "0", "--steps", "4"]
+        let run = try compose(dir, flags, output: "\(dir)/familiarity.h5")
+        #expect(run.status == 0 && run.stderr.contains("training only gate, gate_familiarity: "), "\(run.stderr)")
+        let file = try HDF5File.open("\(dir)/familiarity.h5")
+        let weight = try file.readFloats("tensors/augments.0.connections.0.gate_familiarity.weight")
+        #expect(weight.shape == [1, 2] && weight.data != [-1, -1], "\(weight.data)")  // moved from where it starts
+        #expect(try file.readFloats("tensors/augments.0.connections.0.gate_confidence.weight").data == [-2, -8])  // not trained
+        let spec = try file.stringAttribute("composition") ?? ""
+        #expect(spec.contains("\"familiarity_gates\":true") && spec.contains("\"confidence_gates\":true"), "\(spec)")
+        let eval = try CLI.run(["eval", "--composition", "\(dir)/familiarity.h5", "--data", "\(dir)/dc.jsonl", "--limit", "2",
+                                "--registry", "\(dir)/experts"])
+        #expect(eval.status == 0 && eval.stdout.hasPrefix("accuracy "), "\(eval.stderr)")
+        let without = try compose(dir, ["--vocabulary-bridges", "--train-only", "gate_familiarity"], output: "\(dir)/never.h5")
+        #expect(without.status != 0 && without.stderr.contains("--train-only gate_familiarity needs --familiarity-gates"), "\(without.stderr)")
+    }
+
     @Test func gateTokensShowSpecialTokensByName() throws {
         let dir = try CompositionCLITests.setup.get()
         #expect(try compose(dir, ["--connections", "0:1"], output: "\(dir)/gates-comp.h5").status == 0)
