@@ -22,7 +22,7 @@ public struct AugmentSlot {
     }
 
     /// (r, c) of `Familiarity` at every position of `tokens`; nil without familiarity gates.
-    func familiarity(_ tokens: TokenBatch, _ states: [Int: Tensor]) -> [(recent: Float, total: Float)]? {
+    func familiarity(_ tokens: TokenBatch, _ states: [Int: Tensor]) -> [Familiarity.Reading]? {
         guard readsFamiliarity, let predictor, let last = states[model.layerCount - 1] else { return nil }
         return withoutGradients { Familiarity.read(tokens, lastHidden: last, predictor: predictor) }
     }
@@ -217,7 +217,7 @@ public final class ComposedModel {
 
     /// Each augment's gate signals from the augments' prediction entropies `(B, T, 1)` and
     /// familiarity values (r, c) at the same `shape` (B, T) positions.
-    static func gateSignals(entropies: [Tensor?], familiarity: [[(recent: Float, total: Float)]?], shape: [Int]) -> [GateSignals] {
+    static func gateSignals(entropies: [Tensor?], familiarity: [[Familiarity.Reading]?], shape: [Int]) -> [GateSignals] {
         zip(confidenceFeatures(entropies), Familiarity.features(familiarity, shape: shape)).map {
             GateSignals(confidence: $0, familiarity: $1)
         }

@@ -24,37 +24,37 @@ enum Familiarity {
     static let cap: Float = 10
     static let decay: Float = 0.5
 
-    /// An augment's running values after the positions read so far.
-    struct Running {
+    /// An augment's (r, c) after a position: running values, and what a gate reads there.
+    struct Reading {
         var recent: Float = 0
         var total: Float = 0
     }
 
     /// (r, c) of each position of one sequence with surprisal `s` (uncapped), continuing `running`.
-    static func advance(_ running: inout Running, surprisal s: [Float]) -> [(recent: Float, total: Float)] {
+    static func advance(_ running: inout Reading, surprisal s: [Float]) -> [Reading] {
         s.map { raw in
             let s = min(raw, cap)
             if raw.isFinite { running.recent = decay * running.recent + (1 - decay) * s }
             running.total += s
-            return (running.recent, running.total)
+            return running
         }
     }
 
     /// (r, c) at every position `(B · T)` of a whole batch, from the augment's last-block output
     /// `(B, T, C)`: row (b, t) predicts token (b, t + 1).
-    static func read(_ tokens: TokenBatch, lastHidden h: Tensor, predictor: any CausalLanguageModel) -> [(recent: Float, total: Float)] {
+    static func read(_ tokens: TokenBatch, lastHidden h: Tensor, predictor: any CausalLanguageModel) -> [Reading] {
         let (b, t) = (tokens.batch, tokens.length)
         let next = (0..<(b * t)).map { r in r % t == t - 1 ? -1 : tokens.ids[r + 1] }
         let predicted = predictor.predictionSurprisal(fromHidden: h, ofNext: next)  // (B · T)
-        return (0..<b).flatMap { row -> [(recent: Float, total: Float)] in
-            var running = Running()
+        return (0..<b).flatMap { row -> [Reading] in
+            var running = Reading()
             let start = row * t
             return advance(&running, surprisal: [0] + predicted[start..<(start + t - 1)])
         }
     }
 
     /// Each augment's features `(B, T, 2)` from its (r, c) at the same positions; nil stays nil.
-    static func features(_ values: [[(recent: Float, total: Float)]?], shape: [Int]) -> [Tensor?] {
+    static func features(_ values: [[Reading]?], shape: [Int]) -> [Tensor?] {
         let present = values.compactMap { $0 }
         guard let first = present.first else { return values.map { _ in nil } }
         var lowest = first.map(\.total)
@@ -68,11 +68,11 @@ enum Familiarity {
 /// One augment's familiarity over a decoded sequence: its running values and the prediction of
 /// its newest position, which the next token fed will be scored against.
 final class FamiliarityTracker {
-    private var running = Familiarity.Running()
+    private var running = Familiarity.Reading()
     /// The augment's last-block output at the newest position `(1, 1, C)` (nil before any token).
     private var newestHidden: Tensor?
     /// (r, c) at the positions of the latest `read`.
-    private(set) var newest: [(recent: Float, total: Float)] = []
+    private(set) var newest: [Familiarity.Reading] = []
 
     /// Scores `tokens` against the augment's predictions, given its last-block output for them `(1, T, C)`.
     func read(_ tokens: [Int], lastHidden h: Tensor, predictor: any CausalLanguageModel) {

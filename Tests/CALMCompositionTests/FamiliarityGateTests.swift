@@ -96,7 +96,7 @@ struct FamiliarityGateTests {
     /// Surprisal is capped; a token the expert never predicts (+inf) adds the cap to c and leaves
     /// r unchanged; the running values carry from one call to the next.
     @Test func runningValuesCapSurprisalAndSkipUnpredictableTokensInR() {
-        var running = Familiarity.Running()
+        var running = Familiarity.Reading()
         let first = Familiarity.advance(&running, surprisal: [0, 4, .infinity, 30])
         let second = Familiarity.advance(&running, surprisal: [2])
         let expected: [(recent: Float, total: Float)] = [(0, 0), (2, 4), (2, 14), (6, 24), (4, 26)]
