@@ -203,15 +203,20 @@ public final class ComposedModel {
     /// Each augment's confidence features `(B, T, 2)` from the augments' prediction entropies
     /// `(B, T, 1)`: its own entropy, and how far it exceeds the lowest of them (0 for the surest).
     static func confidenceFeatures(_ entropies: [Tensor?]) -> [Tensor?] {
-        let present = entropies.compactMap { $0 }
-        guard let first = present.first else { return entropies.map { _ in nil } }
-        var lowest = first.data
-        for e in present.dropFirst() { for k in lowest.indices { lowest[k] = min(lowest[k], e.data[k]) } }
-        return entropies.map { e in
-            e.map { e in
-                Tensor(shape: Array(e.shape.dropLast()) + [2],
-                       data: e.data.indices.flatMap { k in [e.data[k], e.data[k] - lowest[k]] })
-            }
+        let shape = entropies.lazy.compactMap { $0 }.first.map { Array($0.shape.dropLast()) } ?? []  // (B, T)
+        let values = entropies.map { $0?.data }
+        return pairsWithExcess(own: values, compared: values, shape: shape)
+    }
+
+    /// Per augment, features `shape + [2]`: its own value at each position and how far its
+    /// compared value there exceeds the lowest of all augments' (0 for the lowest); nil stays nil.
+    static func pairsWithExcess(own: [[Float]?], compared: [[Float]?], shape: [Int]) -> [Tensor?] {
+        let present = compared.compactMap { $0 }
+        guard var lowest = present.first else { return own.map { _ in nil } }
+        for c in present.dropFirst() { for k in lowest.indices { lowest[k] = min(lowest[k], c[k]) } }
+        return zip(own, compared).map { own, compared in
+            guard let own, let compared else { return nil }
+            return Tensor(shape: shape + [2], data: own.indices.flatMap { k in [own[k], compared[k] - lowest[k]] })
         }
     }
 

@@ -55,13 +55,7 @@ enum Familiarity {
 
     /// Each augment's features `(B, T, 2)` from its (r, c) at the same positions; nil stays nil.
     static func features(_ values: [[Reading]?], shape: [Int]) -> [Tensor?] {
-        let present = values.compactMap { $0 }
-        guard let first = present.first else { return values.map { _ in nil } }
-        var lowest = first.map(\.total)
-        for v in present.dropFirst() { for k in lowest.indices { lowest[k] = min(lowest[k], v[k].total) } }
-        return values.map { v in
-            v.map { v in Tensor(shape: shape + [2], data: v.indices.flatMap { k in [v[k].recent, v[k].total - lowest[k]] }) }
-        }
+        ComposedModel.pairsWithExcess(own: values.map { $0?.map(\.recent) }, compared: values.map { $0?.map(\.total) }, shape: shape)
     }
 }
 
