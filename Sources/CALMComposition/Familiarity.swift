@@ -71,9 +71,15 @@ final class FamiliarityTracker {
     /// Scores `tokens` against the augment's predictions, given its last-block output for them `(1, T, C)`.
     func read(_ tokens: [Int], lastHidden h: Tensor, predictor: any CausalLanguageModel) {
         let t = tokens.count
-        let first = newestHidden.map { predictor.predictionSurprisal(fromHidden: $0, ofNext: [tokens[0]])[0] } ?? 0
-        let rest = predictor.predictionSurprisal(fromHidden: h, ofNext: Array(tokens.dropFirst()) + [-1]).dropLast()
-        newest = Familiarity.advance(&running, surprisal: [first] + rest)
+        // One head pass: the previous newest row predicts tokens[0], row i of h predicts tokens[i + 1].
+        let surprisal: [Float]
+        if let newestHidden {
+            surprisal = Array(predictor.predictionSurprisal(fromHidden: Tensor.concatenate([newestHidden, h], axis: 1),
+                                                            ofNext: tokens + [-1]).dropLast())
+        } else {
+            surprisal = [0] + predictor.predictionSurprisal(fromHidden: h, ofNext: Array(tokens.dropFirst()) + [-1]).dropLast()
+        }
+        newest = Familiarity.advance(&running, surprisal: surprisal)
         newestHidden = h.sliced(axis: 1, (t - 1)..<t)
     }
 }
