@@ -70,7 +70,7 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
             + (familiarityGates ? ["f · (r, s - min s')"] : []) + ["b"]
         let meanings = ["h: anchor state", "z: attended augment states"]
             + (confidenceGates ? ["e: the augment's next-token entropy in nats, min e': the lowest of all augments'"] : [])
-            + (familiarityGates ? ["r: the augment's recent surprisal at the tokens read (nats, halved per token), "
+            + (familiarityGates ? ["r: the augment's recent surprisal at the tokens read before this one (nats, halved per token), "
                                    + "s: its surprisal so far, min s': the lowest of all augments'"] : [])
         gate = "sigmoid(\(terms.joined(separator: " + "))), per token, per augment and connection (\(meanings.joined(separator: ", ")))"
         self.seed = seed

@@ -9,8 +9,12 @@ import CALMTensor
 /// r_t = λ r_(t-1) + (1 - λ) s_t       recent surprisal: high on text unlike the augment's own
 ///                                     (r_t = r_(t-1) at a token it never predicts)
 /// c_t = c_(t-1) + s_t                 surprisal so far
-/// F_A = (r_t, c_t - min_A' c_t)       (B, T, 2); the second is 0 for the augment most at home
+/// F_A = (r_(t-1), c_t - min_A' c_t)   (B, T, 2); the second is 0 for the augment most at home
 /// ```
+/// The gate reads recent surprisal one token late, so the token just fed does not count yet: the
+/// line break after a chat turn's `assistant` surprises every expert, and a gate reading r_t at
+/// that position, where the answer's first word is predicted, learned to stay shut there
+/// (README: 67.1% of held-out questions with r_t, 84.7% with r_(t-1), perplexity unchanged).
 /// Entropy (confidence gates) says how sure an expert is of the next token, and an expert can be
 /// sure and wrong: one that knows only invented countries confidently names one for any country.
 /// Surprisal says whether it predicted the text it actually read: the expert that knows a country
@@ -30,13 +34,15 @@ enum Familiarity {
         var total: Float = 0
     }
 
-    /// (r, c) of each position of one sequence with surprisal `s` (uncapped), continuing `running`.
+    /// What the gates read at each position of one sequence with surprisal `s` (uncapped),
+    /// continuing `running`: (r_(t-1), c_t), recent surprisal as it stood before this token.
     static func advance(_ running: inout Reading, surprisal s: [Float]) -> [Reading] {
         s.map { raw in
             let s = min(raw, cap)
+            let before = running.recent
             if raw.isFinite { running.recent = decay * running.recent + (1 - decay) * s }
             running.total += s
-            return running
+            return Reading(recent: before, total: running.total)
         }
     }
 

@@ -25,7 +25,8 @@ struct FamiliarityGateTests {
     }
 
     /// (r, c) of the expert at every position, from its own full forward pass, in Double:
-    /// s_t = min(-log p(x_t | x_<t), 10), s_0 = 0, r_t = r_(t-1) / 2 + s_t / 2, c_t = c_(t-1) + s_t.
+    /// s_t = min(-log p(x_t | x_<t), 10), s_0 = 0, r_t = r_(t-1) / 2 + s_t / 2, c_t = c_(t-1) + s_t;
+    /// the gate at t reads (r_(t-1), c_t), with r_(-1) = 0.
     static func expertFamiliarity(_ expert: TransformerLM, _ tokens: TokenBatch) -> (recent: [Double], total: [Double], capped: Int) {
         let logits = withoutGradients { expert.forward(tokens).logits! }
         let v = logits.lastDim
@@ -43,9 +44,9 @@ struct FamiliarityGateTests {
                     if s > 10 { capped += 1 }
                     s = min(s, 10)
                 }
+                recent.append(r)
                 r = r / 2 + s / 2
                 c += s
-                recent.append(r)
                 total.append(c)
             }
         }
@@ -94,12 +95,13 @@ struct FamiliarityGateTests {
     }
 
     /// Surprisal is capped; a token the expert never predicts (+inf) adds the cap to c and leaves
-    /// r unchanged; the running values carry from one call to the next.
+    /// r unchanged; a reading holds r before the token and c after it; the running values carry
+    /// from one call to the next.
     @Test func runningValuesCapSurprisalAndSkipUnpredictableTokensInR() {
         var running = Familiarity.Reading()
         let first = Familiarity.advance(&running, surprisal: [0, 4, .infinity, 30])
         let second = Familiarity.advance(&running, surprisal: [2])
-        let expected: [(recent: Float, total: Float)] = [(0, 0), (2, 4), (2, 14), (6, 24), (4, 26)]
+        let expected: [(recent: Float, total: Float)] = [(0, 0), (0, 4), (2, 14), (2, 24), (6, 26)]
         for (got, want) in zip(first + second, expected) {
             #expect(abs(got.recent - want.recent) < 1e-6 && abs(got.total - want.total) < 1e-6, "\(got) vs \(want)")
         }
