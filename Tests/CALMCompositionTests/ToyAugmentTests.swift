@@ -292,6 +292,20 @@ struct ToyAugmentTests {
         #expect(toyFLOPs == 2 * Double((2 * 12 * 8 + 8) + (2 * 10 * 12 + 12) + (2 * 6 * 10 + 10)))
         #expect(short.composedDecodeFLOPsPerToken - withoutToy.composedDecodeFLOPsPerToken > toyFLOPs)
     }
+
+    /// Every resident-memory line names its part in full, however long the expert's name.
+    @Test func costReportNamesEveryPartInFull() throws {
+        let name = "an-expert-with-a-long-name"
+        let model = try ComposedModel(anchor: try tinyLM(seed: 1), augments: [
+            (name, try tinyLM(width: 16, layers: 2, heads: 2, seed: 3), [Connection(anchorLayer: 2, augmentLayer: 1)]),
+        ])
+        let report = CostReport(model: model, contextLength: 16)
+        let lines = report.rendered().split(separator: "\n").map(String.init)
+        for (part, _) in report.residentBytes {
+            #expect(lines.contains { $0.hasPrefix("    \(part) ") }, "\(part) in \(lines)")
+        }
+        #expect(report.residentBytes.keys.contains("augment \(name) decoding state"))
+    }
 }
 
 @Suite("runtime registration")
