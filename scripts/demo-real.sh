@@ -43,16 +43,11 @@ if [ "$retrain" = 1 ]; then
         $calm experts register "$data/$e.h5" --name "$e" --domain knowledge --registry "$registry" --replace \
             --description "1,000 invented countries (checkpoints/knowledge/$e.json)"
     done
-    # Only the gates train; familiarity gates route between experts, and for one expert trade
-    # held-out answers for keeping the anchor's own text (README).
-    c=("$calm" compose --anchor "$anchor" --registry "$registry" "${compose[@]}" --train-only=gate,gate_augment,gate_confidence)
-    f=("$calm" compose --anchor "$anchor" --registry "$registry" "${compose[@]}" --familiarity-gates
-       --train-only=gate,gate_augment,gate_confidence,gate_familiarity)
+    c=("$calm" compose --anchor "$anchor" --registry "$registry" "${compose[@]}")
     "${c[@]}" --expert atlas --data "$data/atlas-dc.jsonl" --output "$kdir/compositions/atlas.h5"
-    "${f[@]}" --expert atlas --data "$data/atlas-dc.jsonl" --output "$kdir/compositions/atlas-familiar.h5"
-    "${f[@]}" --expert atlas-a --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/two-experts.h5"
-    "${f[@]}" --expert atlas-a --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-a-only.h5"
-    "${f[@]}" --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-b-only.h5"
+    "${c[@]}" --expert atlas-a --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/two-experts.h5"
+    "${c[@]}" --expert atlas-a --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-a-only.h5"
+    "${c[@]}" --expert atlas-b --data "$data/mixed-dc.jsonl" --output "$kdir/compositions/atlas-b-only.h5"
 fi
 
 # Exact match of the whole answer sentence, teacher-forced (greedy decoding's verdict, one pass per
@@ -75,39 +70,29 @@ echo "Held-out countries: exact match of the full answer sentence, teacher-force
 row "expert atlas, its own statements (recall, all 5,000)" "$(score --model "$(expert_file atlas)" --data "$data/atlas-recall.jsonl" --prefix)"
 row "anchor alone (SmolLM2-135M-Instruct, Q4_1)" "$(score --model "$anchor" --data "$data/atlas-eval.jsonl")"
 row "expert atlas alone, chat format (answer as prefix)" "$(score --model "$(expert_file atlas)" --data "$data/atlas-eval.jsonl" --prefix)"
-for c in atlas atlas-familiar; do
-    [ -f "$comp/$c.h5" ] || continue
-    row "CALM $c, D_C's phrasings" "$(score --composition "$comp/$c.h5" --data "$data/atlas-eval.jsonl")"
-    row "CALM $c, unseen phrasings" "$(score --composition "$comp/$c.h5" --data "$data/atlas-eval-unseen.jsonl")"
-done
+row "CALM atlas, D_C's phrasings" "$(score --composition "$comp/atlas.h5" --data "$data/atlas-eval.jsonl")"
+row "CALM atlas, unseen phrasings" "$(score --composition "$comp/atlas.h5" --data "$data/atlas-eval-unseen.jsonl")"
 for c in two-experts atlas-a-only atlas-b-only; do
-    [ -f "$comp/$c.h5" ] && row "CALM $c, questions from both sets" "$(score --composition "$comp/$c.h5" --data "$data/mixed-eval.jsonl")"
+    row "CALM $c, questions from both sets" "$(score --composition "$comp/$c.h5" --data "$data/mixed-eval.jsonl")"
 done
-if [ -f "$comp/two-experts.h5" ]; then
-    echo
-    echo "Gate routing in the two-expert composition: mean gate over the answer tokens (200 questions each)"
-    for e in atlas-a atlas-b; do
-        row "questions about $e's countries" "$(gates --composition "$comp/two-experts.h5" --data "$data/$e-eval.jsonl" --limit 200)"
-    done
-fi
+echo
+echo "Gate routing in the two-expert composition: mean gate over the answer tokens (200 questions each)"
+for e in atlas-a atlas-b; do
+    row "questions about $e's countries" "$(gates --composition "$comp/two-experts.h5" --data "$data/$e-eval.jsonl" --limit 200)"
+done
 
 echo
 echo "Keeping the anchor: perplexity on Benchmarks/heldout.txt (this README's first 12 kB, windows of 512 tokens:"
 echo "the composition's context is its expert's)"
 ppl() { $calm eval --perplexity Benchmarks/heldout.txt --window 512 --anchor "$anchor" --registry "$registry" "$@" | tail -n 1; }
 row "anchor alone" "$(ppl --model "$anchor")"
-for c in atlas atlas-familiar; do
-    [ -f "$comp/$c.h5" ] && row "CALM $c" "$(ppl --composition "$comp/$c.h5")"
-done
+row "CALM atlas" "$(ppl --composition "$comp/atlas.h5")"
 
 echo
-echo "Twenty general questions (greedy, 48 tokens at most): the anchor, then each shipped one-expert composition"
+echo "Twenty general questions (greedy, 48 tokens at most): the anchor, then the composition with atlas"
 while IFS= read -r q; do
     [ -z "$q" ] && continue
-    printf '\nQ: %s\n  %-15s %s\n' "$q" "anchor:" "$($calm generate --model "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')"
-    for c in atlas atlas-familiar; do
-        [ -f "$comp/$c.h5" ] || continue
-        printf '  %-15s %s\n' "$c:" "$($calm generate --composition "$comp/$c.h5" --registry "$registry" --anchor "$anchor" \
-            --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')"
-    done
+    printf '\nQ: %s\n  %-8s %s\n' "$q" "anchor:" "$($calm generate --model "$anchor" --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')"
+    printf '  %-8s %s\n' "atlas:" "$($calm generate --composition "$comp/atlas.h5" --registry "$registry" --anchor "$anchor" \
+        --chat --prompt "$q" --max-tokens 48 | tr '\n' ' ')"
 done < "$data/showcase-questions.txt"

@@ -6,11 +6,15 @@ import Testing
 /// The real-composition path (scripts/demo-real.sh) end to end on a tiny random stand-in anchor
 /// that has SmolLM2's tokenizer and chat template, so CI never downloads the real model: the
 /// knowledge suite in the chat format with the anchor's own general answers, an expert that
-/// stores only its corpus's tokens, its recall probe, registration, composition, and scoring.
+/// stores only its corpus's tokens and has the anchor's head, its recall probe, registration,
+/// composition with the shipped recipe (checkpoints/knowledge/compose.args), and scoring.
 @Suite("knowledge composition on a stand-in anchor", .serialized)
 struct KnowledgeCompositionCLITests {
     static let tokenizer = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../Fixtures/smollm2/tokenizer.json").standardized.path
+
+    static let composeRecipe = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../checkpoints/knowledge/compose.args").standardized.path
 
     func succeed(_ arguments: [String]) throws -> CLI.Result {
         let result = try CLI.run(arguments)
@@ -40,7 +44,8 @@ struct KnowledgeCompositionCLITests {
         #expect(showcase.split(separator: "\n").count == 20)
 
         let expert = "\(dir)/atlas.h5"
-        let trained = try succeed(["pretrain", "--data", "\(data)/atlas-corpus.txt", "--tokenizer-from", anchor, "--data-vocabulary",
+        let trained = try succeed(["pretrain", "--data", "\(data)/atlas-corpus.txt", "--tokenizer-from", anchor, "--head-from", anchor,
+                                   "--data-vocabulary", "--eos-per-line",
                                    "--layers", "1", "--hidden", "32", "--heads", "2", "--seq-len", "64", "--steps", "20",
                                    "--batch-size", "8", "--output", expert, "--no-resume-state"])
         let stored = try #require(try ModelCheckpoint.load(expert).model.config.storedTokens)
@@ -51,8 +56,13 @@ struct KnowledgeCompositionCLITests {
         let registry = "\(dir)/experts"
         _ = try succeed(["experts", "register", expert, "--name", "atlas", "--domain", "knowledge", "--registry", registry])
         let composition = "\(dir)/atlas-comp.h5"
-        _ = try succeed(["compose", "--anchor", anchor, "--expert", "atlas", "--registry", registry, "--data", "\(data)/atlas-dc.jsonl",
-                         "--connections", "0:0,1:0", "--steps", "6", "--batch-size", "4", "--output", composition])
+        // The shipped recipe (what scripts/demo-real.sh --retrain runs), sized down to these models.
+        let recipe = try String(contentsOfFile: Self.composeRecipe, encoding: .utf8).split(separator: "\n").map(String.init)
+            .filter { line in !line.isEmpty && !line.hasPrefix("#") && !["--connections", "--steps", "--batch-size"].contains { line.hasPrefix($0) } }
+        #expect(recipe.contains("--familiarity-gates") && recipe.contains { $0.hasPrefix("--train-only") }, "\(recipe)")
+        let composed = try succeed(["compose", "--anchor", anchor, "--expert", "atlas", "--registry", registry, "--data", "\(data)/atlas-dc.jsonl"]
+                                   + recipe + ["--connections", "1:0", "--steps", "6", "--batch-size", "4", "--output", composition])
+        #expect(composed.stderr.contains("training only gate, gate_augment, gate_confidence, gate_familiarity: "), "\(composed.stderr)")
         // Teacher forcing and greedy decoding agree on the composition too.
         let scored = ["eval", "--composition", composition, "--registry", registry, "--data", "\(data)/atlas-eval.jsonl"]
         let greedy = try succeed(scored + ["--max-tokens", "12"])
