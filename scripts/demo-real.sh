@@ -23,13 +23,15 @@ skip_float32=1
 source Benchmarks/smollm2.sh  # sets $calm; $work/smol-q.h5 is the anchor
 anchor=$work/smol-q.h5
 kdir=checkpoints/knowledge
-data=runs/knowledge
+data=runs/knowledge  # --retrain: the suite with the anchor's general answers in every D_C
 registry=$kdir/experts
 recipe() { grep -v -e '^#' -e '^$' "$kdir/$1.args"; }
 
 # The suite: the same seed gives the shipped facts files (a change would stop here).
-general=()
-[ "$retrain" = 1 ] && general=(--general-answers 400)
+general=(--general-answers 400)
+# Evaluating needs no D_C: a suite without the general answers goes elsewhere, so it never
+# replaces D_C files that have them.
+[ "$retrain" = 1 ] || { general=(); data=runs/knowledge-eval; }
 $calm data knowledge --out "$data" --experts atlas,atlas-a,atlas-b --anchor "$anchor" --map-dir "$kdir" "${general[@]}"
 
 if [ "$retrain" = 1 ]; then
