@@ -49,12 +49,25 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
     /// Whether gates read how surprised each expert was by the text, lately and so far beyond the
     /// least surprised expert (absent: no).
     public var familiarityGates: Bool?
+    /// How many tokens late familiarity gates read recent surprisal (absent in compositions
+    /// trained before the lag: they read it at the current token, which this build does not run).
+    public var familiarityLag: Int?
     public var seed: UInt64
+
+    public static let familiarityLag = 1
 
     enum CodingKeys: String, CodingKey {
         case anchor, augments, registry, heads, rotary, gate, seed
         case confidenceGates = "confidence_gates"
         case familiarityGates = "familiarity_gates"
+        case familiarityLag = "familiarity_lag"
+    }
+
+    /// Why this build cannot run the composition as it was trained (nil: it can).
+    public var incompatibility: String? {
+        guard familiarityGates == true, familiarityLag != Self.familiarityLag else { return nil }
+        return "its familiarity gates read recent surprisal \(familiarityLag.map { "\($0) tokens late" } ?? "at the current token"), "
+            + "this build \(Self.familiarityLag) token late; compose it again"
     }
 
     public init(anchor: AnchorReference, augments: [AugmentReference], registry: String? = nil, heads: Int, rotary: Bool = true,
@@ -66,6 +79,7 @@ public struct CompositionSpec: Codable, Sendable, Equatable {
         self.rotary = rotary
         self.confidenceGates = confidenceGates ? true : nil
         self.familiarityGates = familiarityGates ? true : nil
+        self.familiarityLag = familiarityGates ? Self.familiarityLag : nil
         let terms = ["w · rms(h)", "u · rms(z)"] + (confidenceGates ? ["c · (e, e - min e')"] : [])
             + (familiarityGates ? ["f · (r, s - min s')"] : []) + ["b"]
         let meanings = ["h: anchor state", "z: attended augment states"]
@@ -156,6 +170,7 @@ public enum CompositionCheckpoint {
               let spec = try? JSONDecoder().decode(CompositionSpec.self, from: Data(json.utf8)) else {
             throw CheckpointError(path: path, message: "missing or malformed composition attribute")
         }
+        if let reason = spec.incompatibility { throw CheckpointError(path: path, message: reason) }
         return (spec, file)
     }
 

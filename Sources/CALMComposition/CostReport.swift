@@ -101,7 +101,7 @@ public struct CostReport: Codable, Sendable, Equatable {
         // Names are padded to the longest (an expert's name can be long), never cut.
         let width = residentBytes.keys.map(\.count).max() ?? 0
         for (name, bytes) in residentBytes.sorted(by: { $0.key < $1.key }) {
-            lines.append("    \(name.padding(toLength: width, withPad: " ", startingAt: 0)) \(mib(bytes))")
+            lines.append("    \(name)\(String(repeating: " ", count: width - name.count)) \(mib(bytes))")
         }
         return lines.joined(separator: "\n")
     }

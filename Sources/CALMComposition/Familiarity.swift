@@ -28,7 +28,8 @@ enum Familiarity {
     static let cap: Float = 10
     static let decay: Float = 0.5
 
-    /// An augment's (r, c) after a position: running values, and what a gate reads there.
+    /// An augment's (r, c): as running values, both after a position; as `advance` returns them,
+    /// what a gate reads there (r before the position's token, c after it).
     struct Reading {
         var recent: Float = 0
         var total: Float = 0

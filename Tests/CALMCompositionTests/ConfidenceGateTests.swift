@@ -93,7 +93,7 @@ struct ConfidenceGateTests {
     }
 
     /// The flag travels in the checkpoint's spec and names its terms in the gate's formula; a
-    /// spec written before it existed reads as off.
+    /// spec written before it existed reads as off; familiarity gates without the lag are refused.
     @Test(arguments: GateSignal.allCases)
     func theCheckpointKeepsTheGatesAndOlderSpecsReadAsOff(_ signal: GateSignal) throws {
         let dir = try makeTemporaryDirectory()
@@ -128,6 +128,21 @@ struct ConfidenceGateTests {
         #expect(decoded.confidenceGates == nil && decoded.familiarityGates == nil)
         let plain = CompositionSpec(anchor: spec.anchor, augments: spec.augments, heads: 2, seed: 0)
         #expect(try String(decoding: JSONEncoder().encode(plain), as: UTF8.self).contains(signal.rawValue) == false)
+
+        // Familiarity gates trained before r was read one token late are refused, naming the file.
+        var unlagged = spec
+        unlagged.familiarityLag = nil
+        let unlaggedPath = "\(dir)/unlagged.h5"
+        try CompositionCheckpoint.save(model, spec: unlagged, tokenizer: sharedTokenizer, to: unlaggedPath)
+        if familiarity {
+            #expect(throws: CheckpointError.self) { try CompositionCheckpoint.load(unlaggedPath) }
+            do { _ = try CompositionCheckpoint.readSpec(unlaggedPath) } catch {
+                #expect("\(error)".contains(unlaggedPath) && "\(error)".contains("at the current token") && "\(error)".contains("compose it again"),
+                        "\(error)")
+            }
+        } else {
+            #expect(try CompositionCheckpoint.load(unlaggedPath).spec.familiarityLag == nil)
+        }
     }
 }
 
