@@ -7,7 +7,9 @@
 #   scripts/demo-real.sh             evaluate what checkpoints/knowledge ships
 #   scripts/demo-real.sh --retrain   first rebuild the experts and compositions from the data
 #
-# Training is deterministic given the seeds and the number of BLAS threads (all cores by default).
+# Training is deterministic given the seeds, the number of BLAS threads (all cores by default) and
+# the build: the shipped experts came from an earlier build, and this one retrains them to other
+# weights (README), so --retrain's numbers may differ a little from the shipped ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 retrain=0
